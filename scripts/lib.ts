@@ -1,0 +1,49 @@
+/**
+ * Small process helpers shared by the repo's tooling scripts (gen, test, demo, build).
+ * Every command inherits stdio so its own output stays visible, and a failure names the command.
+ */
+import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Absolute path of the repository root. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Where pinned helper tools (protoc plugins, tauri-driver) are installed; git-ignored. */
+export const toolsBin = path.join(repoRoot, ".tools", "bin");
+
+/** Environment for every Go command: never download a toolchain, never write go.mod implicitly. */
+export const goEnv: NodeJS.ProcessEnv = { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=readonly" };
+
+/** Runs a command to completion, throwing an Error that names it when it fails. */
+export function run(command: string, args: readonly string[], options: SpawnSyncOptions = {}): void {
+  const shown = [command, ...args].join(" ");
+  console.log(`$ ${shown}`);
+  const result = spawnSync(command, args, { stdio: "inherit", cwd: repoRoot, ...options });
+  if (result.error) throw new Error(`${shown}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${shown}: exited with ${result.status ?? result.signal}`);
+}
+
+/** Runs a command and returns its trimmed stdout, throwing when it fails. */
+export function capture(command: string, args: readonly string[], options: SpawnSyncOptions = {}): string {
+  const result = spawnSync(command, args, { cwd: repoRoot, encoding: "utf8", ...options });
+  if (result.error) throw new Error(`${command} ${args.join(" ")}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(" ")}: exited with ${result.status}\n${String(result.stderr)}`);
+  }
+  return String(result.stdout).trim();
+}
+
+/** Installs a Go tool at an exact version into `.tools/bin`, skipping the work when it is there already. */
+export function goInstallPinned(binary: string, modulePath: string, version: string): string {
+  const target = path.join(toolsBin, `${binary}@${version}`);
+  if (!existsSync(target)) {
+    run("go", ["install", `${modulePath}@${version}`], {
+      env: { ...goEnv, GOFLAGS: "", GOBIN: path.join(repoRoot, ".tools", "stage", `${binary}@${version}`) },
+    });
+    run("mkdir", ["-p", toolsBin]);
+    run("cp", [path.join(repoRoot, ".tools", "stage", `${binary}@${version}`, binary), target]);
+  }
+  return target;
+}
