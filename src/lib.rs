@@ -1,1 +1,161 @@
+//! # tauri-plugin-anysync
+//!
+//! A Tauri v2 plugin that runs a Go backend as a supervised sidecar and lets the app call it over an
+//! authenticated loopback gRPC channel.
+//!
+//! ```no_run
+//! tauri::Builder::default()
+//!     .plugin(tauri_plugin_anysync::init())
+//! #   ;
+//! ```
+//!
+//! The plugin spawns `anysync-backend` (placed beside the app executable by `bundle.externalBin`),
+//! hands it a fresh secret on stdin, connects once it announces its port, watches its health,
+//! restarts it when it dies, forwards its logs and stops it with the app. Rust code reaches the same
+//! API as the front end through [`AnysyncExt::anysync`].
 
+#![warn(missing_docs)]
+
+use tauri::plugin::TauriPlugin;
+use tauri::{Manager, RunEvent, Runtime};
+
+mod client;
+mod commands;
+mod config;
+mod desktop;
+mod error;
+mod models;
+mod sidecar;
+mod supervisor;
+
+/// The stubs generated from `go-backend/api/proto` by `npm run gen`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+mod proto {
+    include!("generated/anysync.v1.rs");
+}
+
+pub use config::{BackendLogLevel, Config, SupervisorConfig, SIDECAR_NAME};
+pub use desktop::{Anysync, LOG_EVENT, STATUS_EVENT};
+pub use error::{Error, ErrorInfo, GrpcCode, Result};
+pub use models::{
+    HealthCheckResponse, LogLevel, LogRecord, PingResponse, ServingStatus, State, Status,
+};
+pub use sidecar::{
+    parse_handshake, parse_log_line, Handshake, Token, LOG_TARGET, PROTOCOL_VERSION,
+};
+pub use supervisor::{EventSink, Supervisor};
+
+/// Access to the plugin's API from any Tauri manager (`App`, `AppHandle`, `Window`, ...).
+pub trait AnysyncExt<R: Runtime> {
+    /// The backend handle. Panics only if the plugin was not registered.
+    fn anysync(&self) -> &Anysync;
+}
+
+impl<R: Runtime, T: Manager<R>> AnysyncExt<R> for T {
+    fn anysync(&self) -> &Anysync {
+        self.state::<Anysync>().inner()
+    }
+}
+
+/// The plugin with its configuration taken from `plugins.anysync` in tauri.conf.json.
+pub fn init<R: Runtime>() -> TauriPlugin<R, Option<Config>> {
+    Builder::new().build()
+}
+
+/// Builds the plugin with options set in code; each overrides the same key of tauri.conf.json.
+///
+/// ```no_run
+/// let plugin = tauri_plugin_anysync::Builder::new()
+///     .health_check_interval_ms(2_000)
+///     .log_level("debug")
+///     .build::<tauri::Wry>();
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Builder {
+    overrides: Config,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+                self.overrides.$name = Some(value.into());
+                self
+            }
+        )*
+    };
+}
+
+impl Builder {
+    /// A builder with no overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    setters! {
+        /// Path of the sidecar binary (`sidecarPath`).
+        sidecar_path: std::path::PathBuf,
+        /// Extra sidecar arguments (`args`).
+        args: Vec<String>,
+        /// Extra sidecar environment (`env`).
+        env: std::collections::BTreeMap<String, String>,
+        /// The sidecar's log level: `debug`, `info`, `warn` or `error` (`logLevel`).
+        log_level: String,
+        /// Spawn-to-connected deadline (`handshakeTimeoutMs`).
+        handshake_timeout_ms: u64,
+        /// Interval between health checks (`healthCheckIntervalMs`).
+        health_check_interval_ms: u64,
+        /// Deadline of one health check (`healthCheckTimeoutMs`).
+        health_check_timeout_ms: u64,
+        /// Failed checks in a row that make the backend unhealthy (`unhealthyThreshold`).
+        unhealthy_threshold: u32,
+        /// Restarts allowed within the window (`maxRestarts`).
+        max_restarts: u32,
+        /// The restart-counting window (`restartWindowMs`).
+        restart_window_ms: u64,
+        /// First restart delay after the immediate one (`backoffInitialMs`).
+        backoff_initial_ms: u64,
+        /// Upper bound of the restart delay (`backoffMaxMs`).
+        backoff_max_ms: u64,
+        /// Graceful stop bound (`shutdownTimeoutMs`).
+        shutdown_timeout_ms: u64,
+        /// Deadline of every call (`callTimeoutMs`).
+        call_timeout_ms: u64,
+        /// Backend log records kept for `logs()` (`logBuffer`).
+        log_buffer: usize,
+    }
+
+    /// The plugin, ready for `tauri::Builder::plugin`.
+    pub fn build<R: Runtime>(self) -> TauriPlugin<R, Option<Config>> {
+        let overrides = self.overrides;
+        tauri::plugin::Builder::<R, Option<Config>>::new("anysync")
+            .invoke_handler(tauri::generate_handler![
+                commands::ping,
+                commands::health,
+                commands::status,
+                commands::restart,
+                commands::logs
+            ])
+            .setup(move |app, api| {
+                let config = api
+                    .config()
+                    .clone()
+                    .unwrap_or_default()
+                    .merged_with(overrides)
+                    .resolve()?;
+                log::info!("anysync: supervising {}", config.sidecar_path.display());
+                app.manage(desktop::init(app, config));
+                Ok(())
+            })
+            .on_event(|app, event| {
+                if let RunEvent::Exit = event {
+                    if let Some(anysync) = app.try_state::<Anysync>() {
+                        anysync.shutdown_blocking();
+                    }
+                }
+            })
+            .build()
+    }
+}

@@ -1,0 +1,90 @@
+// Package logging sets up the backend's structured logs: JSON records, one
+// per line, on stderr only (stdout carries the handshake line and nothing
+// else). The parent parses each line and forwards it to its own logger.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"google.golang.org/grpc/grpclog"
+)
+
+// New returns a logger writing JSON records at level and above to w
+// (os.Stderr in the binary). The handler writes each record with one Write
+// call, so concurrent records never interleave.
+func New(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Error returns an attribute for err under the conventional key "error".
+func Error(err error) slog.Attr {
+	if err == nil {
+		return slog.String("error", "")
+	}
+	return slog.String("error", err.Error())
+}
+
+// RouteGRPC sends grpc-go's internal logs to logger, with the attribute
+// component="grpc", so that no library writes to stdout or writes
+// non-JSON lines to stderr. grpc's INFO records become debug records
+// (they are chatty: one per connection event), WARNING warn, ERROR error.
+//
+// It must be called before any other grpc function (grpclog.SetLoggerV2 is
+// not safe for concurrent use) and at most once per process.
+func RouteGRPC(logger *slog.Logger) {
+	grpclog.SetLoggerV2(&grpcLogger{l: logger.With(slog.String("component", "grpc"))})
+}
+
+// grpcLogger adapts slog to grpclog.LoggerV2.
+type grpcLogger struct{ l *slog.Logger }
+
+var _ grpclog.LoggerV2 = (*grpcLogger)(nil)
+
+func (g *grpcLogger) log(level slog.Level, msg string) {
+	g.l.Log(context.Background(), level, msg)
+}
+
+func (g *grpcLogger) Info(args ...any)    { g.log(slog.LevelDebug, fmt.Sprint(args...)) }
+func (g *grpcLogger) Infoln(args ...any)  { g.log(slog.LevelDebug, sprintln(args...)) }
+func (g *grpcLogger) Warning(args ...any) { g.log(slog.LevelWarn, fmt.Sprint(args...)) }
+func (g *grpcLogger) Warningln(args ...any) {
+	g.log(slog.LevelWarn, sprintln(args...))
+}
+func (g *grpcLogger) Error(args ...any)   { g.log(slog.LevelError, fmt.Sprint(args...)) }
+func (g *grpcLogger) Errorln(args ...any) { g.log(slog.LevelError, sprintln(args...)) }
+func (g *grpcLogger) Infof(format string, args ...any) {
+	g.log(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (g *grpcLogger) Warningf(format string, args ...any) {
+	g.log(slog.LevelWarn, fmt.Sprintf(format, args...))
+}
+func (g *grpcLogger) Errorf(format string, args ...any) {
+	g.log(slog.LevelError, fmt.Sprintf(format, args...))
+}
+
+// Fatal* log at error level and exit with status 1, as grpclog requires.
+func (g *grpcLogger) Fatal(args ...any) { g.log(slog.LevelError, fmt.Sprint(args...)); os.Exit(1) }
+func (g *grpcLogger) Fatalln(args ...any) {
+	g.log(slog.LevelError, sprintln(args...))
+	os.Exit(1)
+}
+func (g *grpcLogger) Fatalf(format string, args ...any) {
+	g.log(slog.LevelError, fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+// V reports whether verbosity level l is enabled: only level 0, and only
+// when debug records are, since grpc's verbose records are diagnostics.
+func (g *grpcLogger) V(l int) bool {
+	return l <= 0 && g.l.Enabled(context.Background(), slog.LevelDebug)
+}
+
+// sprintln is fmt.Sprintln without the trailing newline.
+func sprintln(args ...any) string {
+	s := fmt.Sprintln(args...)
+	return s[:len(s)-1]
+}

@@ -1,0 +1,268 @@
+//! The sidecar's stderr, turned into log records: each line parsed (slog JSON), forwarded to the `log`
+//! facade under target `anysync::backend`, kept in a bounded ring and emitted to the front end.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::models::{LogLevel, LogRecord};
+use crate::supervisor::EventSink;
+
+/// The `log` target of every backend record, so apps can filter it (e.g. in tauri-plugin-log).
+pub const LOG_TARGET: &str = "anysync::backend";
+
+/// Longest stderr line kept whole; longer lines are cut so one runaway line cannot eat memory.
+pub(crate) const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// Parses one stderr line. JSON objects from `log/slog` become structured records; anything else is
+/// kept verbatim as the message, never dropped.
+pub fn parse_log_line(line: &str, seq: u64, pid: Option<u32>) -> LogRecord {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if let Ok(serde_json::Value::Object(mut fields)) =
+        serde_json::from_str::<serde_json::Value>(line)
+    {
+        let message = match fields.remove("msg") {
+            Some(serde_json::Value::String(text)) => text,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let level = match fields.remove("level") {
+            Some(serde_json::Value::String(name)) => parse_level(&name),
+            _ => LogLevel::Info,
+        };
+        let time = match fields.remove("time") {
+            Some(serde_json::Value::String(time)) => Some(time),
+            _ => None,
+        };
+        return LogRecord {
+            seq,
+            time,
+            level,
+            message,
+            fields,
+            pid,
+        };
+    }
+    LogRecord {
+        seq,
+        time: None,
+        level: LogLevel::Info,
+        message: line.to_owned(),
+        fields: Default::default(),
+        pid,
+    }
+}
+
+/// slog's level names, including offsets such as `"INFO+2"` and `"DEBUG-4"`.
+fn parse_level(name: &str) -> LogLevel {
+    let upper = name.to_ascii_uppercase();
+    if upper.starts_with("ERROR") {
+        LogLevel::Error
+    } else if upper.starts_with("WARN") {
+        LogLevel::Warn
+    } else if upper.starts_with("DEBUG") || upper.starts_with("TRACE") {
+        LogLevel::Debug
+    } else {
+        LogLevel::Info
+    }
+}
+
+/// Reads one line of at most `max` bytes (the rest of a longer line is skipped), lossily decoded.
+/// `None` at end of stream.
+pub(crate) async fn read_bounded_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut saw_any = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(saw_any.then(|| String::from_utf8_lossy(&line).into_owned()));
+        }
+        saw_any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(end) => (&buf[..end], Some(end + 1)),
+            None => (buf, None),
+        };
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let consumed = done.unwrap_or(buf.len());
+        reader.consume(consumed);
+        if done.is_some() {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
+/// The plugin's memory of recent backend logs, shared by every sidecar incarnation.
+pub(crate) struct LogBook {
+    ring: Mutex<VecDeque<LogRecord>>,
+    capacity: usize,
+    next_seq: AtomicU64,
+    sink: Arc<dyn EventSink>,
+}
+
+impl LogBook {
+    pub(crate) fn new(capacity: usize, sink: Arc<dyn EventSink>) -> Self {
+        Self {
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity,
+            next_seq: AtomicU64::new(1),
+            sink,
+        }
+    }
+
+    /// Records one stderr line of the sidecar `pid`: to `log`, the ring and the front end.
+    pub(crate) fn record_line(&self, line: &str, pid: Option<u32>) {
+        let record = parse_log_line(line, self.next_seq.fetch_add(1, Ordering::Relaxed), pid);
+        self.record(record);
+    }
+
+    /// Records a line the plugin itself writes about the backend (e.g. stray stdout output).
+    pub(crate) fn record(&self, record: LogRecord) {
+        forward_to_log(&record);
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            if ring.len() == self.capacity {
+                ring.pop_front();
+            }
+            ring.push_back(record.clone());
+        }
+        self.sink.log(&record);
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The retained records, oldest first.
+    pub(crate) fn recent(&self) -> Vec<LogRecord> {
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The last `n` messages of one process, oldest first: the context of a failed start.
+    pub(crate) fn tail_of(&self, pid: u32, n: usize) -> Vec<String> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tail: Vec<String> = ring
+            .iter()
+            .rev()
+            .filter(|r| r.pid == Some(pid))
+            .take(n)
+            .map(|r| r.message.clone())
+            .collect();
+        tail.reverse();
+        tail
+    }
+}
+
+fn forward_to_log(record: &LogRecord) {
+    let level = log::Level::from(record.level);
+    if !log::log_enabled!(target: LOG_TARGET, level) {
+        return;
+    }
+    if record.fields.is_empty() {
+        log::log!(target: LOG_TARGET, level, "{}", record.message);
+    } else {
+        let fields = serde_json::Value::Object(record.fields.clone());
+        log::log!(target: LOG_TARGET, level, "{} {}", record.message, fields);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_slog_json() {
+        let rec = parse_log_line(
+            r#"{"time":"2026-11-26T10:00:00Z","level":"WARN","msg":"slow call","method":"/x","ms":12}"#,
+            7,
+            Some(42),
+        );
+        assert_eq!(
+            (rec.seq, rec.level, rec.message.as_str()),
+            (7, LogLevel::Warn, "slow call")
+        );
+        assert_eq!(rec.time.as_deref(), Some("2026-11-26T10:00:00Z"));
+        assert_eq!(rec.fields["method"], "/x");
+        assert_eq!(rec.fields["ms"], 12);
+        assert!(!rec.fields.contains_key("msg") && !rec.fields.contains_key("level"));
+        assert_eq!(rec.pid, Some(42));
+    }
+
+    #[test]
+    fn keeps_non_json_lines_verbatim() {
+        for line in [
+            "panic: runtime error: index out of range",
+            "[1, 2]",
+            "\"just a string\"",
+            "",
+        ] {
+            let rec = parse_log_line(line, 1, None);
+            assert_eq!(rec.message, line);
+            assert_eq!(rec.level, LogLevel::Info);
+        }
+    }
+
+    #[test]
+    fn maps_slog_levels_with_offsets() {
+        assert_eq!(parse_level("DEBUG-4"), LogLevel::Debug);
+        assert_eq!(parse_level("INFO+2"), LogLevel::Info);
+        assert_eq!(parse_level("ERROR+8"), LogLevel::Error);
+        assert_eq!(parse_level("warn"), LogLevel::Warn);
+    }
+
+    #[tokio::test]
+    async fn bounded_lines_are_cut_not_buffered_whole() {
+        let input = format!("short\n{}\nlast-without-newline", "x".repeat(10_000));
+        let mut reader = tokio::io::BufReader::with_capacity(64, input.as_bytes());
+        assert_eq!(
+            read_bounded_line(&mut reader, 100)
+                .await
+                .expect("io")
+                .as_deref(),
+            Some("short")
+        );
+        assert_eq!(
+            read_bounded_line(&mut reader, 100)
+                .await
+                .expect("io")
+                .map(|l| l.len()),
+            Some(100)
+        );
+        assert_eq!(
+            read_bounded_line(&mut reader, 100)
+                .await
+                .expect("io")
+                .as_deref(),
+            Some("last-without-newline")
+        );
+        assert_eq!(read_bounded_line(&mut reader, 100).await.expect("io"), None);
+    }
+
+    #[test]
+    fn ring_is_bounded_and_sequenced() {
+        let book = LogBook::new(3, Arc::new(()));
+        for i in 0..5 {
+            book.record_line(&format!("line {i}"), Some(9));
+        }
+        let recent = book.recent();
+        assert_eq!(
+            recent
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>(),
+            ["line 2", "line 3", "line 4"]
+        );
+        assert_eq!(recent.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(book.tail_of(9, 2), ["line 3", "line 4"]);
+    }
+}

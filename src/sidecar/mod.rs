@@ -1,0 +1,271 @@
+//! One sidecar incarnation: spawn it, bootstrap it, read its handshake, connect, forward its output,
+//! and stop it. The supervisor decides *when*; this module knows *how*.
+
+mod logs;
+mod process;
+pub(crate) mod protocol;
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::task::JoinHandle;
+
+pub(crate) use logs::LogBook;
+pub use logs::{parse_log_line, LOG_TARGET};
+pub use protocol::{parse_handshake, Handshake, Token, PROTOCOL_VERSION};
+
+use crate::client::Client;
+use crate::config::SupervisorConfig;
+use crate::error::{Error, Result};
+use crate::models::{LogLevel, LogRecord};
+
+/// Lines of stderr quoted in a start-up error.
+const STDERR_TAIL_LINES: usize = 5;
+
+/// A running, connected sidecar. Dropping it kills the process (`kill_on_drop`); [`Self::stop`] is
+/// the graceful way.
+pub(crate) struct Incarnation {
+    child: Child,
+    /// The lifeline: the sidecar exits when this closes.
+    stdin: Option<ChildStdin>,
+    pub(crate) pid: u32,
+    pub(crate) handshake: Handshake,
+    pub(crate) client: Client,
+    output: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Incarnation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incarnation")
+            .field("pid", &self.pid)
+            .field("handshake", &self.handshake)
+            .finish()
+    }
+}
+
+/// Starts a sidecar and returns it connected and answering health checks, or the reason it is not.
+/// On any failure the process is killed and reaped before this returns.
+pub(crate) async fn launch(config: &SupervisorConfig, logs: &Arc<LogBook>) -> Result<Incarnation> {
+    let path = &config.sidecar_path;
+    let mut command = tokio::process::Command::new(path);
+    command
+        .args(&config.args)
+        .envs(&config.env)
+        .env("ANYSYNC_LOG_LEVEL", config.log_level.as_str())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child =
+        process::spawn_guarded(command)
+            .await
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => Error::SidecarNotFound { path: path.clone() },
+                _ => Error::SpawnFailed {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+    let pid = child.id().unwrap_or_default();
+    log::debug!("sidecar {} spawned as pid {pid}", path.display());
+
+    let stderr = child
+        .stderr
+        .take()
+        .map(|stderr| forward_stderr(stderr, pid, Arc::clone(logs)));
+    let mut output: Vec<JoinHandle<()>> = stderr.into_iter().collect();
+    match handshake(&mut child, config).await {
+        Ok((stdin, handshake, stdout)) => {
+            output.push(forward_stray_stdout(stdout, pid, Arc::clone(logs)));
+            let connected = async {
+                let client =
+                    Client::connect(handshake.addr, &config.token, config.handshake_timeout)
+                        .await?;
+                client.check(config.call_timeout).await?;
+                Ok::<_, Error>(client)
+            };
+            match connected.await {
+                Ok(client) => Ok(Incarnation {
+                    child,
+                    stdin: Some(stdin),
+                    pid,
+                    handshake,
+                    client,
+                    output,
+                }),
+                Err(err) => {
+                    let _ = child.kill().await;
+                    Err(err)
+                }
+            }
+        }
+        Err(err) => {
+            // Let the stderr reader drain what the dying process said, to quote it in the error.
+            let status = reap(&mut child).await;
+            for task in output {
+                let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+            }
+            let stderr_tail = logs.tail_of(pid, STDERR_TAIL_LINES);
+            Err(match err {
+                HandshakeFailure::Exited => Error::SidecarExited {
+                    status: describe(status),
+                    stderr_tail,
+                },
+                HandshakeFailure::TimedOut => Error::HandshakeTimeout {
+                    timeout: config.handshake_timeout,
+                    stderr_tail,
+                },
+                HandshakeFailure::Other(err) => err,
+            })
+        }
+    }
+}
+
+enum HandshakeFailure {
+    Exited,
+    TimedOut,
+    Other(Error),
+}
+
+type Stdout = BufReader<tokio::process::ChildStdout>;
+
+/// Writes the bootstrap line and reads the handshake, both under the handshake deadline.
+async fn handshake(
+    child: &mut Child,
+    config: &SupervisorConfig,
+) -> std::result::Result<(ChildStdin, Handshake, Stdout), HandshakeFailure> {
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(HandshakeFailure::Other(Error::Io(std::io::Error::other(
+            "sidecar pipes were not created",
+        ))));
+    };
+    let mut stdout = BufReader::new(stdout);
+    let exchange = async {
+        // A sidecar that exits at once closes stdin before we write: that is an exit, not an I/O error.
+        if stdin
+            .write_all(protocol::bootstrap_line(&config.token).as_bytes())
+            .await
+            .is_err()
+            || stdin.flush().await.is_err()
+        {
+            return Err(HandshakeFailure::Exited);
+        }
+        match logs::read_bounded_line(&mut stdout, protocol::MAX_HANDSHAKE_LINE).await {
+            Ok(Some(line)) => protocol::parse_handshake(&line).map_err(HandshakeFailure::Other),
+            Ok(None) | Err(_) => Err(HandshakeFailure::Exited),
+        }
+    };
+    match tokio::time::timeout(config.handshake_timeout, exchange).await {
+        Ok(Ok(handshake)) => Ok((stdin, handshake, stdout)),
+        Ok(Err(failure)) => Err(failure),
+        Err(_) => Err(HandshakeFailure::TimedOut),
+    }
+}
+
+fn forward_stderr(
+    stderr: tokio::process::ChildStderr,
+    pid: u32,
+    logs: Arc<LogBook>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stderr);
+        while let Ok(Some(line)) = logs::read_bounded_line(&mut reader, logs::MAX_LOG_LINE).await {
+            logs.record_line(&line, Some(pid));
+        }
+    })
+}
+
+/// Stdout is reserved for the handshake. Anything after it is a bug in the backend: keep draining so
+/// the sidecar never blocks on a full pipe, and surface each line as a warning.
+fn forward_stray_stdout(mut stdout: Stdout, pid: u32, logs: Arc<LogBook>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = logs::read_bounded_line(&mut stdout, logs::MAX_LOG_LINE).await {
+            let mut fields = serde_json::Map::new();
+            fields.insert("stream".into(), "stdout".into());
+            logs.record(LogRecord {
+                seq: logs.next_seq(),
+                time: None,
+                level: LogLevel::Warn,
+                message: format!(
+                    "unexpected output on stdout (reserved for the handshake): {line}"
+                ),
+                fields,
+                pid: Some(pid),
+            });
+        }
+    })
+}
+
+/// Waits for the process to exit, killing it if it has not exited within a moment.
+async fn reap(child: &mut Child) -> Option<ExitStatus> {
+    match tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = child.start_kill();
+            child.wait().await.ok()
+        }
+    }
+}
+
+/// `exit status: 2` or `killed by signal 9`.
+pub(crate) fn describe(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "exit status unknown".into();
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(signal) = status.signal() {
+            return format!("killed by signal {signal}");
+        }
+    }
+    status.to_string()
+}
+
+impl Incarnation {
+    /// Resolves when the process exits, with how it exited. Cancel-safe.
+    pub(crate) async fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.wait().await.ok()
+    }
+
+    /// Stops the sidecar: closes its stdin, asks it to stop, and kills it if it has not exited within
+    /// `timeout`. Always reaps. Returns how it exited.
+    pub(crate) async fn stop(mut self, timeout: Duration) -> Option<ExitStatus> {
+        drop(self.stdin.take());
+        process::request_graceful_stop(self.pid);
+        let status = match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                log::warn!(
+                    "sidecar pid {} did not stop within {}ms; killing it",
+                    self.pid,
+                    timeout.as_millis()
+                );
+                self.kill().await
+            }
+        };
+        self.finish_output().await;
+        status
+    }
+
+    /// Kills the sidecar at once and reaps it.
+    pub(crate) async fn kill(&mut self) -> Option<ExitStatus> {
+        drop(self.stdin.take());
+        let _ = self.child.start_kill();
+        self.child.wait().await.ok()
+    }
+
+    /// Lets the output readers record the last lines of a process that has exited.
+    pub(crate) async fn finish_output(&mut self) {
+        for task in self.output.drain(..) {
+            if tokio::time::timeout(Duration::from_millis(500), task)
+                .await
+                .is_err()
+            {
+                log::debug!("sidecar pid {} left its output open after exit", self.pid);
+            }
+        }
+    }
+}
