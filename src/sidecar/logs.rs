@@ -156,10 +156,19 @@ impl LogBook {
             .rev()
             .filter(|r| r.pid == Some(pid))
             .take(n)
-            .map(|r| r.message.clone())
+            .map(tail_line)
             .collect();
         tail.reverse();
         tail
+    }
+}
+
+/// A record as one line of a start-up error: slog puts the cause in an `error` attribute, and the
+/// message alone ("backend failed") would hide it.
+fn tail_line(record: &LogRecord) -> String {
+    match record.fields.get("error").and_then(|e| e.as_str()) {
+        Some(error) => format!("{}: {error}", record.message),
+        None => record.message.clone(),
     }
 }
 

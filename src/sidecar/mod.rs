@@ -58,16 +58,15 @@ pub(crate) async fn launch(config: &SupervisorConfig, logs: &Arc<LogBook>) -> Re
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child =
-        process::spawn_guarded(command)
-            .await
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::NotFound => Error::SidecarNotFound { path: path.clone() },
-                _ => Error::SpawnFailed {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
+    let spawn_error = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::SidecarNotFound { path: path.clone() },
+        _ => Error::SpawnFailed {
+            path: path.clone(),
+            source,
+        },
+    };
+    process::preflight(path).map_err(spawn_error)?;
+    let mut child = process::spawn_guarded(command).await.map_err(spawn_error)?;
     let pid = child.id().unwrap_or_default();
     log::debug!("sidecar {} spawned as pid {pid}", path.display());
 

@@ -32,6 +32,50 @@ pub(crate) async fn spawn_guarded(command: Command) -> io::Result<Child> {
     }
 }
 
+/// Checks, before spawning, what the operating system would report confusingly or not at all: an
+/// executable for another architecture is run by `/bin/sh` as a script when `execvp` gets ENOEXEC,
+/// which would surface as a baffling "not found" from the shell instead of a clear error.
+pub(crate) fn preflight(path: &std::path::Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Read as _;
+        let mut header = [0u8; 20];
+        let mut file = std::fs::File::open(path)?;
+        if file.read_exact(&mut header).is_ok() && header.starts_with(b"\x7fELF") {
+            let machine = match header[5] {
+                2 => u16::from_be_bytes([header[18], header[19]]),
+                _ => u16::from_le_bytes([header[18], header[19]]),
+            };
+            if let Some(expected) = elf_machine() {
+                if machine != expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "it is an ELF executable for machine type {machine}, but this is {} (machine type {expected})",
+                            std::env::consts::ARCH
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// The ELF `e_machine` of the architecture this crate was compiled for.
+#[cfg(target_os = "linux")]
+fn elf_machine() -> Option<u16> {
+    match std::env::consts::ARCH {
+        "x86" => Some(3),
+        "arm" => Some(40),
+        "x86_64" => Some(62),
+        "aarch64" => Some(183),
+        "riscv64" => Some(243),
+        _ => None,
+    }
+}
+
 /// Asks the process to stop gracefully. On Windows there is no SIGTERM: closing stdin is the request.
 pub(crate) fn request_graceful_stop(pid: u32) {
     #[cfg(unix)]
