@@ -15,7 +15,7 @@ const PROTOC_GEN_GO_GRPC = "v1.6.0";
 const protoRoot = "go-backend/api/proto";
 
 /** Every generated path, relative to the repo root; `--check` compares exactly these. */
-const generatedPaths = [`${protoRoot}/anysync/v1`, "src/generated"] as const;
+const generatedPaths = [`${protoRoot}/anysync/v1`, "src/generated", "guest-js/src/generated"] as const;
 
 function protoFiles(): string[] {
   const dir = path.join(repoRoot, protoRoot, "anysync/v1");

@@ -1,0 +1,70 @@
+/**
+ * `npm test`: every layer's checks and tests, in the order a failure is cheapest to find.
+ *
+ * Each step runs even when an earlier one failed, so one run shows everything that is broken; the
+ * exit code is non-zero when any step failed. `--only=<name,...>` runs a subset (e.g. `--only=go,rust`).
+ */
+import { goEnv, run } from "./lib.ts";
+
+interface Step {
+  name: string;
+  what: string;
+  run: () => void;
+}
+
+const steps: Step[] = [
+  { name: "gen", what: "generated code matches the .proto", run: () => run("npm", ["run", "--silent", "gen:check"]) },
+  {
+    name: "go-lint",
+    what: "go vet and gofmt",
+    run: () => {
+      run("go", ["vet", "./..."], { cwd: "go-backend", env: goEnv });
+      run("bash", ["-c", 'out=$(gofmt -l .); [ -z "$out" ] || { echo "gofmt would change: $out"; exit 1; }'], {
+        cwd: "go-backend",
+      });
+    },
+  },
+  {
+    name: "rust-lint",
+    what: "rustfmt and clippy -D warnings",
+    run: () => {
+      run("cargo", ["fmt", "--all", "--check"]);
+      run("cargo", ["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    },
+  },
+  {
+    name: "ts-lint",
+    what: "eslint and tsc --strict",
+    run: () => {
+      run("npm", ["run", "--silent", "lint"]);
+      run("npm", ["run", "--silent", "--workspaces", "--if-present", "typecheck"]);
+    },
+  },
+  { name: "go", what: "Go unit and integration tests (race detector)", run: () => run("go", ["test", "-race", "./..."], { cwd: "go-backend", env: goEnv }) },
+  { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked"]) },
+  { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
+  { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
+];
+
+const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length).split(",");
+const selected = only ? steps.filter((step) => only.includes(step.name)) : steps;
+const results: { step: Step; ok: boolean; seconds: number; error?: string }[] = [];
+for (const step of selected) {
+  console.log(`\n=== ${step.name}: ${step.what}`);
+  const started = performance.now();
+  try {
+    step.run();
+    results.push({ step, ok: true, seconds: (performance.now() - started) / 1000 });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    results.push({ step, ok: false, seconds: (performance.now() - started) / 1000, error: message });
+  }
+}
+
+console.log("\n=== summary");
+for (const { step, ok, seconds, error } of results) {
+  console.log(`${ok ? "PASS" : "FAIL"} ${step.name.padEnd(10)} ${seconds.toFixed(1).padStart(6)}s  ${error ?? step.what}`);
+}
+const failed = results.filter((r) => !r.ok).length;
+console.log(`steps: ${results.length - failed} passed, ${failed} failed`);
+process.exitCode = failed === 0 ? 0 : 1;
