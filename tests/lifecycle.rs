@@ -103,18 +103,9 @@ async fn hundreds_of_concurrent_calls_all_get_their_own_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_sidecar_restarts_it_with_a_new_pid() {
     let (supervisor, recorder) = start(resolve(fast_config(&real_sidecar())));
-    let first = state_reached(&supervisor, State::Running, START)
-        .await
-        .pid
-        .expect("pid");
-
+    let first = running_pid(&supervisor).await;
     let killed = Instant::now();
-    signal(first, libc::SIGKILL);
-    let second = eventually("a new running pid", START, || {
-        let status = supervisor.status();
-        (status.state == State::Running && status.pid != Some(first)).then_some(status)
-    })
-    .await;
+    let second = replaced_after(&supervisor, first, libc::SIGKILL).await;
     println!("SIGKILL -> Running again: {:?}", killed.elapsed());
 
     assert_eq!(second.restarts, 1);
@@ -152,19 +143,8 @@ async fn calls_during_a_restart_wait_for_the_new_backend() {
     config.backoff_initial_ms = Some(300);
     config.backoff_max_ms = Some(1_000);
     let (supervisor, _) = start(resolve(config));
-    let first = state_reached(&supervisor, State::Running, START)
-        .await
-        .pid
-        .expect("pid");
     // Two crashes in a row: the second restart waits for the backoff, so calls meet Restarting.
-    signal(first, libc::SIGKILL);
-    let second = eventually("a second pid", START, || {
-        let s = supervisor.status();
-        (s.state == State::Running && s.pid != Some(first)).then_some(s.pid?)
-    })
-    .await;
-    signal(second, libc::SIGKILL);
-    state_reached(&supervisor, State::Restarting, START).await;
+    crash_twice(&supervisor).await;
     let answer = supervisor
         .ping("waited".into())
         .await
@@ -180,18 +160,7 @@ async fn a_restart_that_outlasts_the_call_deadline_fails_unavailable() {
     config.backoff_max_ms = Some(3_000);
     config.call_timeout_ms = Some(200);
     let (supervisor, _) = start(resolve(config));
-    let first = state_reached(&supervisor, State::Running, START)
-        .await
-        .pid
-        .expect("pid");
-    signal(first, libc::SIGKILL);
-    let second = eventually("a second pid", START, || {
-        let s = supervisor.status();
-        (s.state == State::Running && s.pid != Some(first)).then_some(s.pid?)
-    })
-    .await;
-    signal(second, libc::SIGKILL);
-    state_reached(&supervisor, State::Restarting, START).await;
+    crash_twice(&supervisor).await;
     let started = Instant::now();
     let err = supervisor
         .ping("too late".into())
@@ -209,16 +178,8 @@ async fn a_restart_that_outlasts_the_call_deadline_fails_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_sidecar_is_found_unhealthy_and_replaced() {
     let (supervisor, recorder) = start(resolve(fast_config(&real_sidecar())));
-    let hung = state_reached(&supervisor, State::Running, START)
-        .await
-        .pid
-        .expect("pid");
-    signal(hung, libc::SIGSTOP);
-    let replaced = eventually("a replacement", START, || {
-        let s = supervisor.status();
-        (s.state == State::Running && s.pid != Some(hung)).then_some(s)
-    })
-    .await;
+    let hung = running_pid(&supervisor).await;
+    let replaced = replaced_after(&supervisor, hung, libc::SIGSTOP).await;
     let states = recorder.states();
     assert_eq!(
         &states[states.len() - 3..],
@@ -237,10 +198,7 @@ async fn a_hung_sidecar_is_found_unhealthy_and_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_replaces_a_running_backend() {
     let (supervisor, _) = start(resolve(fast_config(&real_sidecar())));
-    let first = state_reached(&supervisor, State::Running, START)
-        .await
-        .pid
-        .expect("pid");
+    let first = running_pid(&supervisor).await;
     let status = supervisor.restart().await.expect("restarted");
     assert_eq!(status.state, State::Running);
     assert_ne!(status.pid, Some(first));

@@ -165,3 +165,33 @@ pub fn signal(pid: u32, signal: i32) {
     let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
 }
+
+/// The pid of the running backend, waiting for it to run.
+pub async fn running_pid(supervisor: &Supervisor) -> u32 {
+    state_reached(supervisor, State::Running, Duration::from_secs(10))
+        .await
+        .pid
+        .expect("a running backend has a pid")
+}
+
+/// Sends `sig` to the running backend `pid` and waits for its replacement to run.
+pub async fn replaced_after(supervisor: &Supervisor, pid: u32, sig: i32) -> Status {
+    signal(pid, sig);
+    eventually("a replacement backend", Duration::from_secs(10), || {
+        let status = supervisor.status();
+        (status.state == State::Running && status.pid != Some(pid)).then_some(status)
+    })
+    .await
+}
+
+/// Kills the backend twice in a row, so that the second restart waits out its backoff, and returns
+/// once the supervisor is in that wait.
+pub async fn crash_twice(supervisor: &Supervisor) {
+    let first = running_pid(supervisor).await;
+    let second = replaced_after(supervisor, first, libc::SIGKILL)
+        .await
+        .pid
+        .expect("pid");
+    signal(second, libc::SIGKILL);
+    state_reached(supervisor, State::Restarting, Duration::from_secs(10)).await;
+}
