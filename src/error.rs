@@ -278,6 +278,7 @@ impl Error {
             }
             Self::Config { key, .. } => Some(json!({ "key": key })),
             Self::NotRunning { state } => Some(json!({ "state": state })),
+            Self::DeadlineExceeded { timeout } => Some(json!({ "timeoutMs": timeout.as_millis() })),
             _ => None,
         }
     }

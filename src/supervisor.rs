@@ -131,14 +131,18 @@ impl Supervisor {
     pub async fn ping(&self, message: String) -> Result<PingResponse> {
         let deadline = Instant::now() + self.config.call_timeout;
         let client = self.client_before(deadline).await?;
-        client.ping(message, remaining(deadline)?).await
+        client
+            .ping(message, remaining(deadline, self.config.call_timeout)?)
+            .await
     }
 
     /// The backend's health and identity, waiting for a (re)starting backend up to the call deadline.
     pub async fn health(&self) -> Result<HealthCheckResponse> {
         let deadline = Instant::now() + self.config.call_timeout;
         let client = self.client_before(deadline).await?;
-        client.check(remaining(deadline)?).await
+        client
+            .check(remaining(deadline, self.config.call_timeout)?)
+            .await
     }
 
     /// Restarts the backend (also out of `Failed`, resetting the restart budget) and resolves with
@@ -218,11 +222,12 @@ fn failed_error(status: &Status) -> Error {
     }
 }
 
-fn remaining(deadline: Instant) -> Result<Duration> {
+/// What is left of a call's deadline after waiting for a running backend.
+fn remaining(deadline: Instant, call_timeout: Duration) -> Result<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(Error::DeadlineExceeded {
-            timeout: Duration::ZERO,
+            timeout: call_timeout,
         });
     }
     Ok(left)

@@ -1,0 +1,241 @@
+/**
+ * The plugin's commands and events. Every function rejects with an {@link AnysyncError}.
+ *
+ * @module
+ */
+
+import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+
+import { AnysyncError } from "./errors.js";
+import type { HealthCheckResponse, PingResponse } from "./proto.js";
+import type { LogRecord, Status } from "./types.js";
+
+/**
+ * The event the plugin emits on every change of the backend's {@link Status}; {@link onStatus}
+ * listens to it.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "@tauri-apps/api/event";
+ * import { STATUS_EVENT, type Status } from "tauri-plugin-anysync-api";
+ *
+ * const unlisten = await listen<Status>(STATUS_EVENT, (event) => console.log(event.payload.state));
+ * ```
+ */
+export const STATUS_EVENT = "anysync://status";
+
+/**
+ * The event the plugin emits for every backend {@link LogRecord}; {@link onLog} listens to it.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "@tauri-apps/api/event";
+ * import { LOG_EVENT, type LogRecord } from "tauri-plugin-anysync-api";
+ *
+ * const unlisten = await listen<LogRecord>(LOG_EVENT, (event) => console.log(event.payload.message));
+ * ```
+ */
+export const LOG_EVENT = "anysync://log";
+
+/** Each command of the plugin and what it resolves with. */
+interface Commands {
+  ping: PingResponse;
+  health: HealthCheckResponse;
+  status: Status;
+  restart: Status;
+  logs: LogRecord[];
+}
+
+/** Each event of the plugin and its payload. */
+interface Events {
+  [STATUS_EVENT]: Status;
+  [LOG_EVENT]: LogRecord;
+}
+
+/** Invokes one of the plugin's commands; a rejection of any kind becomes an AnysyncError. */
+async function call<C extends keyof Commands>(command: C, args?: InvokeArgs): Promise<Commands[C]> {
+  try {
+    return await invoke<Commands[C]>(`plugin:anysync|${command}`, args);
+  } catch (error) {
+    throw AnysyncError.from(error);
+  }
+}
+
+/** Listens to one of the plugin's events, handing the handler the payload alone. */
+async function subscribe<E extends keyof Events>(event: E, handler: (payload: Events[E]) => void): Promise<UnlistenFn> {
+  try {
+    return await listen<Events[E]>(event, ({ payload }) => {
+      handler(payload);
+    });
+  } catch (error) {
+    throw AnysyncError.from(error);
+  }
+}
+
+/**
+ * Sends `message` through the whole path (front end, plugin, gRPC, Go backend) and back: the
+ * cheapest way to check that the backend answers, and to measure the round trip.
+ *
+ * Needs the `anysync:allow-ping` permission (in `anysync:default`).
+ *
+ * @param message Any text; echoed unchanged.
+ * @returns The echo and when the backend handled it.
+ * @throws {@link AnysyncError} e.g. `UNAVAILABLE` while the backend restarts, `DEADLINE_EXCEEDED`,
+ * `SIDECAR_FAILED`, `NOT_RUNNING`, or `PERMISSION_DENIED` without the permission.
+ * @example
+ * ```ts
+ * import { ping } from "tauri-plugin-anysync-api";
+ *
+ * const { message, handledAtUnixMicros } = await ping("hello");
+ * console.log(message, new Date(handledAtUnixMicros / 1000));
+ * ```
+ */
+export async function ping(message: string): Promise<PingResponse> {
+  return call("ping", { message });
+}
+
+/**
+ * Asks the backend whether it serves requests, with its version, launch-protocol version, pid and
+ * uptime.
+ *
+ * Needs the `anysync:allow-health` permission (in `anysync:default`).
+ *
+ * @returns The backend's answer to `anysync.v1.HealthService/Check`.
+ * @throws {@link AnysyncError} as {@link ping} does.
+ * @example
+ * ```ts
+ * import { health, HealthCheckResponse_ServingStatus } from "tauri-plugin-anysync-api";
+ *
+ * const h = await health();
+ * const serving = h.status === HealthCheckResponse_ServingStatus.SERVING_STATUS_SERVING;
+ * console.log(`backend ${h.version}: ${serving ? "serving" : "not serving"}, up ${h.uptimeMs} ms`);
+ * ```
+ */
+export async function health(): Promise<HealthCheckResponse> {
+  return call("health");
+}
+
+/**
+ * The supervisor's current status: state, pid, address, version, restarts and last error. It does
+ * not call the backend, so it answers in every state.
+ *
+ * Needs the `anysync:allow-status` permission (in `anysync:default`).
+ *
+ * @returns The latest status.
+ * @throws {@link AnysyncError} only when Tauri refuses the call, e.g. `PERMISSION_DENIED`.
+ * @example
+ * ```ts
+ * import { onStatus, status } from "tauri-plugin-anysync-api";
+ *
+ * // Subscribe first, then read: no transition can fall between the two.
+ * const show = (s: { state: string }) => console.log(`backend is ${s.state}`);
+ * const unlisten = await onStatus(show);
+ * show(await status());
+ * ```
+ */
+export async function status(): Promise<Status> {
+  return call("status");
+}
+
+/**
+ * Restarts the backend (also out of the `failed` state) and resolves once it runs again. It waits
+ * through the supervisor's own retries, so it settles only when the backend runs or the supervisor
+ * gives up.
+ *
+ * A control action, so not in `anysync:default`: grant `anysync:allow-restart` in a capability.
+ *
+ * @returns The status once the backend is running again.
+ * @throws {@link AnysyncError} `SIDECAR_FAILED` when the backend cannot be started (its
+ * `details.cause` says why, e.g. `SIDECAR_NOT_FOUND` or `HANDSHAKE_TIMEOUT`), `NOT_RUNNING` when
+ * the app is shutting down, or `PERMISSION_DENIED` without the permission.
+ * @example
+ * ```ts
+ * import { isAnysyncError, restart } from "tauri-plugin-anysync-api";
+ *
+ * try {
+ *   const s = await restart();
+ *   console.log(`backend running again, pid ${s.pid ?? "?"}`);
+ * } catch (error) {
+ *   if (isAnysyncError(error, "PERMISSION_DENIED")) console.error("add anysync:allow-restart to a capability");
+ * }
+ * ```
+ */
+export async function restart(): Promise<Status> {
+  return call("restart");
+}
+
+/**
+ * The backend log records the plugin retained (a bounded ring, `plugins.anysync.logBuffer`),
+ * oldest first. Together with {@link onLog} it gives the full log without gaps or duplicates:
+ * subscribe first, then read the snapshot, and drop records whose `seq` was seen already.
+ *
+ * Needs the `anysync:allow-logs` permission (in `anysync:default`).
+ *
+ * @returns The retained records, oldest first.
+ * @throws {@link AnysyncError} only when Tauri refuses the call, e.g. `PERMISSION_DENIED`.
+ * @example
+ * ```ts
+ * import { logs, onLog, type LogRecord } from "tauri-plugin-anysync-api";
+ *
+ * const seen = new Set<number>();
+ * const show = (record: LogRecord) => {
+ *   if (seen.has(record.seq)) return;
+ *   seen.add(record.seq);
+ *   console.log(`[${record.level}] ${record.message}`);
+ * };
+ * const unlisten = await onLog(show); // first subscribe...
+ * (await logs()).forEach(show); // ...then read what came before
+ * ```
+ */
+export async function logs(): Promise<LogRecord[]> {
+  return call("logs");
+}
+
+/**
+ * Calls `handler` with every new {@link Status} (`anysync://status` events) until the returned
+ * function is called. The handler does not get the current status; read it with {@link status}
+ * after subscribing.
+ *
+ * Needs Tauri's `core:event:default` permission (in `core:default`).
+ *
+ * @param handler Called with each status, in order.
+ * @returns A function that stops the subscription, as `listen` of `@tauri-apps/api/event` does.
+ * @throws {@link AnysyncError} when Tauri refuses to listen, e.g. `PERMISSION_DENIED`.
+ * @example
+ * ```ts
+ * import { onStatus } from "tauri-plugin-anysync-api";
+ *
+ * const unlisten = await onStatus((s) => {
+ *   if (s.state === "failed") console.error(`backend failed: ${s.lastError?.message ?? "unknown"}`);
+ * });
+ * // later, e.g. when the component unmounts:
+ * unlisten();
+ * ```
+ */
+export async function onStatus(handler: (status: Status) => void): Promise<UnlistenFn> {
+  return subscribe(STATUS_EVENT, handler);
+}
+
+/**
+ * Calls `handler` with every new backend {@link LogRecord} (`anysync://log` events) until the
+ * returned function is called. Records written before subscribing are in {@link logs}.
+ *
+ * Needs Tauri's `core:event:default` permission (in `core:default`).
+ *
+ * @param handler Called with each record, in order.
+ * @returns A function that stops the subscription, as `listen` of `@tauri-apps/api/event` does.
+ * @throws {@link AnysyncError} when Tauri refuses to listen, e.g. `PERMISSION_DENIED`.
+ * @example
+ * ```ts
+ * import { onLog } from "tauri-plugin-anysync-api";
+ *
+ * const unlisten = await onLog((record) => {
+ *   console.log(`[${record.level}] ${record.message}`, record.fields);
+ * });
+ * unlisten();
+ * ```
+ */
+export async function onLog(handler: (record: LogRecord) => void): Promise<UnlistenFn> {
+  return subscribe(LOG_EVENT, handler);
+}
