@@ -113,14 +113,78 @@ async fn with_deadline<T>(
 ) -> Result<T> {
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) if is_deadline(&status) => Err(Error::DeadlineExceeded { timeout }),
-        Ok(Err(status)) => Err(status.into()),
+        Ok(Err(status)) => Err(classify(status, timeout)),
         Err(_) => Err(Error::DeadlineExceeded { timeout }),
     }
+}
+
+/// Maps a failed call's status into our error.
+///
+/// A status the backend sent (in `grpc-status`) keeps its code. A status tonic made up from a
+/// transport failure carries that failure as its `source`: a backend that dies under a call surfaces
+/// as UNKNOWN "transport error" or CANCELLED "operation was canceled", which tells the caller
+/// nothing it can act on. To the caller that is the backend being unavailable, so it says so.
+fn classify(status: tonic::Status, timeout: Duration) -> Error {
+    if is_deadline(&status) {
+        return Error::DeadlineExceeded { timeout };
+    }
+    if std::error::Error::source(&status).is_some() {
+        return Error::Unavailable {
+            reason: format!(
+                "the connection to the backend broke during the call ({}); the backend may have exited and may or may not have handled the call",
+                status.message()
+            ),
+        };
+    }
+    status.into()
 }
 
 fn is_deadline(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled
             && status.message() == tonic::TimeoutExpired(()).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn statuses_the_backend_sent_keep_their_code() {
+        for status in [
+            tonic::Status::internal("boom"),
+            tonic::Status::unknown("odd"),
+            tonic::Status::cancelled("the server cancelled"),
+            tonic::Status::unauthenticated("missing bearer token"),
+        ] {
+            let code = status.code();
+            let error = classify(status, TIMEOUT);
+            assert_eq!(error.code(), crate::error::GrpcCode::from(code).as_str());
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable() {
+        // What tonic makes of a connection that breaks under a call: the failure is the source.
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        let error = classify(broken, TIMEOUT);
+        assert_eq!(error.code(), "UNAVAILABLE", "{error}");
+        assert!(
+            error.to_string().contains("broke during the call"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn tonics_own_deadline_is_deadline_exceeded() {
+        let expired = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(classify(expired, TIMEOUT).code(), "DEADLINE_EXCEEDED");
+        let server = tonic::Status::deadline_exceeded("context deadline exceeded");
+        assert_eq!(classify(server, TIMEOUT).code(), "DEADLINE_EXCEEDED");
+    }
 }

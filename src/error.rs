@@ -130,10 +130,9 @@ pub enum Error {
         message: String,
     },
 
-    /// The backend could not be reached within the call's deadline.
-    #[error(
-        "backend unavailable: {reason}; the call was not sent, retry when the status is running"
-    )]
+    /// The backend could not be reached within the call's deadline, or the connection to it broke
+    /// during the call (it exited or is being restarted).
+    #[error("backend unavailable: {reason}; retry when the status is running")]
     Unavailable {
         /// Why it was unavailable (state of the supervisor, last error).
         reason: String,
@@ -190,11 +189,13 @@ pub enum Error {
         found: u32,
     },
 
-    /// The sidecar exited before completing its handshake.
-    #[error("sidecar exited before it was ready ({status}){}", stderr_suffix(.stderr_tail))]
+    /// The sidecar exited on its own: before its handshake, or later while it was serving.
+    #[error("sidecar exited {} ({status}){}", if *.was_running { "unexpectedly while running; it is restarted automatically" } else { "before it was ready" }, stderr_suffix(.stderr_tail))]
     SidecarExited {
         /// How it exited, e.g. `exit status: 2`.
         status: String,
+        /// Whether it had completed its handshake and was serving.
+        was_running: bool,
         /// The last lines the sidecar wrote to stderr, if any.
         stderr_tail: Vec<String>,
     },

@@ -76,12 +76,23 @@ pub struct Builder {
     overrides: Config,
 }
 
+/// One setter per option. Paths and strings take `impl Into`; numbers take their exact type, so that
+/// an integer literal like `2_000` infers without a suffix.
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+    (into: $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
         $(
             $(#[$doc])*
             pub fn $name(mut self, value: impl Into<$ty>) -> Self {
                 self.overrides.$name = Some(value.into());
+                self
+            }
+        )*
+    };
+    (exact: $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.overrides.$name = Some(value);
                 self
             }
         )*
@@ -94,7 +105,7 @@ impl Builder {
         Self::default()
     }
 
-    setters! {
+    setters! { into:
         /// Path of the sidecar binary (`sidecarPath`).
         sidecar_path: std::path::PathBuf,
         /// Extra sidecar arguments (`args`).
@@ -103,6 +114,9 @@ impl Builder {
         env: std::collections::BTreeMap<String, String>,
         /// The sidecar's log level: `debug`, `info`, `warn` or `error` (`logLevel`).
         log_level: String,
+    }
+
+    setters! { exact:
         /// Spawn-to-connected deadline (`handshakeTimeoutMs`).
         handshake_timeout_ms: u64,
         /// Interval between health checks (`healthCheckIntervalMs`).

@@ -199,7 +199,7 @@ impl Supervisor {
                         .unwrap_or_default();
                     return Err(Error::Unavailable {
                         reason: format!(
-                            "the backend is {} and did not become running within {}ms{last}",
+                            "the backend is {} and did not become running within {}ms{last}; the call was not sent",
                             status.state,
                             self.config.call_timeout.as_millis()
                         ),
@@ -384,7 +384,11 @@ impl Task {
                 exit = incarnation.exited() => {
                     incarnation.finish_output().await;
                     let stderr_tail = self.logs.tail_of(incarnation.pid, 5);
-                    return Phase::Crashed(Error::SidecarExited { status: sidecar::describe(exit), stderr_tail });
+                    return Phase::Crashed(Error::SidecarExited {
+                        status: sidecar::describe(exit),
+                        was_running: true,
+                        stderr_tail,
+                    });
                 }
                 outcome = &mut probe => {
                     match outcome {

@@ -112,7 +112,7 @@ async fn sigkill_of_the_sidecar_restarts_it_with_a_new_pid() {
     let last_error = second.last_error.expect("the crash is recorded");
     assert_eq!(last_error.code, "SIDECAR_EXITED");
     assert!(
-        last_error.message.contains("signal 9"),
+        last_error.message.contains("signal 9") && last_error.message.contains("while running"),
         "{}",
         last_error.message
     );

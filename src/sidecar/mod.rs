@@ -110,6 +110,7 @@ pub(crate) async fn launch(config: &SupervisorConfig, logs: &Arc<LogBook>) -> Re
             Err(match err {
                 HandshakeFailure::Exited => Error::SidecarExited {
                     status: describe(status),
+                    was_running: false,
                     stderr_tail,
                 },
                 HandshakeFailure::TimedOut => Error::HandshakeTimeout {

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
                 .out_dir(&out_dir)
                 .compile_protos(
                     &[proto_root.join("anysync/v1/health.proto")],
-                    &[proto_root.clone()],
+                    std::slice::from_ref(&proto_root),
                 )
                 .map_err(|e| format!("protoc failed: {e} (is protobuf-compiler installed?)"))
         });

@@ -1,0 +1,191 @@
+/**
+ * What the end-to-end tests stand on: tauri-driver (installed into `.tools/`) in front of
+ * WebKitWebDriver, one WebdriverIO session on the example app, and polling with deadlines.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { remote } from "webdriverio";
+import { cargoTargetDir, exampleAppBinary } from "../scripts/build.ts";
+import { run, toolsBin } from "../scripts/lib.ts";
+
+/** The tauri-driver release the suite is tested with. */
+export const TAURI_DRIVER_VERSION = "2.1.0";
+/** WebKitGTK's WebDriver (Debian package webkit2gtk-driver). */
+export const NATIVE_DRIVER = process.env.ANYSYNC_NATIVE_DRIVER ?? "/usr/bin/WebKitWebDriver";
+export const DRIVER_HOST = "127.0.0.1";
+export const DRIVER_PORT = 4444;
+/** Logs and artifacts of a run (git-ignored with `target/`). */
+export const outDir = path.join(cargoTargetDir(), "e2e");
+
+/** The webview's environment for a headless machine; test environments only, never the shipped app. */
+export function webviewEnv(): NodeJS.ProcessEnv {
+  return {
+    NO_AT_BRIDGE: "1",
+    WEBKIT_DISABLE_DMABUF_RENDERER: "1",
+    WEBKIT_DISABLE_COMPOSITING_MODE: "1",
+    // WebKit's bubblewrap sandbox cannot start as root (e.g. in a container).
+    ...(process.getuid?.() === 0 ? { WEBKIT_DISABLE_SANDBOX_THIS_IS_DANGEROUS: "1" } : {}),
+  };
+}
+
+/**
+ * tauri-driver from `$ANYSYNC_TOOLS_DIR/bin` (where .ci/setup puts it) or else `.tools/bin`; when it is
+ * not there, `cargo install`s {@link TAURI_DRIVER_VERSION} into that directory first.
+ */
+export function ensureTauriDriver(): string {
+  const root = process.env.ANYSYNC_TOOLS_DIR ? path.resolve(process.env.ANYSYNC_TOOLS_DIR) : path.dirname(toolsBin);
+  const binary = path.join(root, "bin", process.platform === "win32" ? "tauri-driver.exe" : "tauri-driver");
+  if (!existsSync(binary)) {
+    run("cargo", ["install", "tauri-driver", "--version", TAURI_DRIVER_VERSION, "--locked", "--root", root]);
+  }
+  return binary;
+}
+
+/** Polls `probe` until it returns a value that is not `undefined`/`false`, or throws at the deadline. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 15_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const cause = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Whether a process runs. A zombie (exited, not yet reaped by its new parent) counts as gone. */
+export function isRunning(pid: number): boolean {
+  if (process.platform === "linux") {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // Field 3, after the parenthesised command name (which may itself contain spaces).
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The command name of a running process (Linux), for making sure a pid is what we think it is. */
+export function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: DRIVER_HOST, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** A running tauri-driver. */
+export interface Driver {
+  /** Where its output (and WebKitWebDriver's, and the app's) goes. */
+  logPath: string;
+  /** Stops it (and with it WebKitWebDriver). Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Starts the run's one tauri-driver and waits until it accepts connections. */
+export async function startDriver(): Promise<Driver> {
+  const binary = ensureTauriDriver();
+  if (!existsSync(NATIVE_DRIVER)) {
+    throw new Error(`${NATIVE_DRIVER} is missing: install Debian's webkit2gtk-driver (or set ANYSYNC_NATIVE_DRIVER)`);
+  }
+  if (await portAccepts(DRIVER_PORT)) {
+    throw new Error(`port ${DRIVER_PORT} is already taken (a tauri-driver left from another run?); stop it first`);
+  }
+  mkdirSync(outDir, { recursive: true });
+  const logPath = path.join(outDir, "tauri-driver.log");
+  const log = createWriteStream(logPath);
+  const child: ChildProcess = spawn(
+    binary,
+    ["--port", String(DRIVER_PORT), "--native-port", String(DRIVER_PORT + 1), "--native-driver", NATIVE_DRIVER],
+    // Its own process group, so stopping it also stops WebKitWebDriver and anything left under it.
+    { env: { ...process.env, ...webviewEnv() }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  // Even when the test process ends abruptly, leave no driver holding the port.
+  const onExit = () => killGroup("SIGKILL");
+  process.once("exit", onExit);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let running = true;
+  void exited.then(() => (running = false));
+
+  await waitFor(
+    `tauri-driver on ${DRIVER_HOST}:${DRIVER_PORT} (log: ${logPath})`,
+    async () => {
+      if (!running) throw new Error(`tauri-driver exited; see ${logPath}`);
+      return portAccepts(DRIVER_PORT);
+    },
+    { timeoutMs: 15_000 },
+  );
+
+  return {
+    logPath,
+    async stop() {
+      if (running) {
+        killGroup("SIGTERM");
+        const timer = setTimeout(() => killGroup("SIGKILL"), 3_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      process.removeListener("exit", onExit);
+      log.end();
+    },
+  };
+}
+
+/** A WebdriverIO session on the example app. */
+export type Browser = Awaited<ReturnType<typeof remote>>;
+
+/** Opens a session on the example app through tauri-driver: this launches the app. */
+export async function openApp(application = exampleAppBinary()): Promise<Browser> {
+  if (!existsSync(application)) {
+    throw new Error(`${application} is missing: run \`npm run build\` (or \`npm test -w e2e\`, which builds it)`);
+  }
+  return remote({
+    hostname: DRIVER_HOST,
+    port: DRIVER_PORT,
+    logLevel: "warn",
+    connectionRetryTimeout: 60_000,
+    connectionRetryCount: 0,
+    // No browserName: WebKitGTK calls itself MiniBrowser and the capability match would fail.
+    capabilities: { "tauri:options": { application } } as WebdriverIO.Capabilities,
+  });
+}

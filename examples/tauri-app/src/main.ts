@@ -1,0 +1,248 @@
+/**
+ * The example's page: everything an app author would show of the plugin. Every element the e2e
+ * suite reads has an `id`; results carry machine-readable `data-*` attributes beside their text.
+ */
+import {
+  AnysyncError,
+  health,
+  logs,
+  onLog,
+  onStatus,
+  ping,
+  restart,
+  status,
+  type LogRecord,
+  type Status,
+} from "tauri-plugin-anysync-api";
+
+/** Most state-history entries and log records kept on the page. */
+const MAX_HISTORY = 50;
+const MAX_LOGS = 200;
+/** The oversized ping: bigger than the backend's `ANYSYNC_MAX_MESSAGE_BYTES` (64 KiB in tauri.conf.json). */
+const OVERSIZED_BYTES = 100 * 1024;
+
+function byId<T extends HTMLElement>(id: string, type: abstract new () => T): T {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`#${id} is missing from index.html or is not a ${type.name}`);
+  return element;
+}
+
+const ui = {
+  state: byId("status-state", HTMLElement),
+  pid: byId("status-pid", HTMLElement),
+  addr: byId("status-addr", HTMLElement),
+  version: byId("status-version", HTMLElement),
+  restarts: byId("status-restarts", HTMLElement),
+  uptime: byId("status-uptime", HTMLElement),
+  lastError: byId("status-last-error", HTMLElement),
+  history: byId("state-history", HTMLOListElement),
+  restartButton: byId("restart-button", HTMLButtonElement),
+  restartResult: byId("restart-result", HTMLElement),
+  restartError: byId("restart-error", HTMLElement),
+  pingForm: byId("ping-form", HTMLFormElement),
+  pingInput: byId("ping-input", HTMLInputElement),
+  pingButton: byId("ping-button", HTMLButtonElement),
+  pingEcho: byId("ping-echo", HTMLElement),
+  pingRtt: byId("ping-rtt", HTMLElement),
+  pingOversized: byId("ping-oversized-button", HTMLButtonElement),
+  pingError: byId("ping-error", HTMLElement),
+  healthButton: byId("health-button", HTMLButtonElement),
+  healthStatus: byId("health-status", HTMLElement),
+  healthVersion: byId("health-version", HTMLElement),
+  healthUptime: byId("health-uptime", HTMLElement),
+  healthError: byId("health-error", HTMLElement),
+  logList: byId("log-list", HTMLOListElement),
+  logsCount: byId("logs-count", HTMLElement),
+  logsError: byId("logs-error", HTMLElement),
+};
+
+// ---------------------------------------------------------------- errors
+
+/** The error's code (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...) and message, whatever was thrown. */
+function describe(error: unknown): { code: string; message: string } {
+  if (error instanceof AnysyncError) return { code: error.code, message: error.message };
+  return { code: "UNKNOWN", message: error instanceof Error ? error.message : String(error) };
+}
+
+function showError(element: HTMLElement, error: unknown): void {
+  const { code, message } = describe(error);
+  element.dataset.code = code;
+  element.textContent = `${code}: ${message}`;
+  element.hidden = false;
+}
+
+function clearError(element: HTMLElement): void {
+  element.dataset.code = "";
+  element.textContent = "";
+  element.hidden = true;
+}
+
+/** Runs an action with its button disabled, reporting any failure in `errorElement`. */
+async function act(button: HTMLButtonElement, errorElement: HTMLElement, action: () => Promise<void>) {
+  button.disabled = true;
+  clearError(errorElement);
+  try {
+    await action();
+  } catch (error) {
+    showError(errorElement, error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- status
+
+let current: Status | undefined;
+
+function clock(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
+  if (m) return `${m} min ${String(rest).padStart(2, "0")} s`;
+  return `${rest} s`;
+}
+
+function renderUptime(): void {
+  const since = current?.state === "running" ? current.runningSinceMs : null;
+  ui.uptime.textContent = since ? duration(Date.now() - since) : "–";
+}
+
+/** Appends to the visible state history when the state (or the process) changed. */
+function recordHistory(s: Status): void {
+  const last = ui.history.lastElementChild as HTMLLIElement | null;
+  const pid = s.pid == null ? "" : String(s.pid);
+  if (last?.dataset.state === s.state && last.dataset.pid === pid) return;
+  const item = document.createElement("li");
+  item.dataset.state = s.state;
+  item.dataset.pid = pid;
+  const time = document.createElement("time");
+  time.textContent = clock(s.sinceMs);
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.dataset.state = s.state;
+  badge.textContent = s.state;
+  item.append(time, badge, pid ? ` pid ${pid}` : "");
+  ui.history.append(item);
+  while (ui.history.childElementCount > MAX_HISTORY) ui.history.firstElementChild?.remove();
+}
+
+function renderStatus(s: Status): void {
+  current = s;
+  ui.state.textContent = s.state;
+  ui.state.dataset.state = s.state;
+  ui.pid.textContent = s.pid == null ? "–" : String(s.pid);
+  ui.pid.dataset.pid = s.pid == null ? "" : String(s.pid);
+  ui.addr.textContent = s.addr ?? "–";
+  ui.version.textContent = s.version ?? "–";
+  ui.restarts.textContent = String(s.restarts);
+  if (s.lastError) {
+    ui.lastError.dataset.code = s.lastError.code;
+    ui.lastError.textContent = `${s.lastError.code}: ${s.lastError.message}`;
+  } else {
+    ui.lastError.dataset.code = "";
+    ui.lastError.textContent = "none";
+  }
+  recordHistory(s);
+  renderUptime();
+}
+
+// ---------------------------------------------------------------- logs
+
+const seen = new Set<number>();
+
+function addLog(record: LogRecord): void {
+  if (seen.has(record.seq)) return;
+  seen.add(record.seq);
+  const item = document.createElement("li");
+  item.dataset.level = record.level;
+  item.dataset.seq = String(record.seq);
+  const time = document.createElement("time");
+  time.textContent = record.time ? clock(Date.parse(record.time)) : "";
+  const level = document.createElement("span");
+  level.className = "level";
+  level.textContent = record.level;
+  const message = document.createElement("span");
+  message.className = "message";
+  message.textContent = record.message;
+  const fields = document.createElement("span");
+  fields.className = "fields";
+  fields.textContent = Object.entries(record.fields)
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+  item.append(time, level, message, fields);
+  // Newest first; a record from logs() may arrive after a newer one from onLog.
+  const older = [...ui.logList.children].find((li) => Number((li as HTMLElement).dataset.seq) < record.seq);
+  ui.logList.insertBefore(item, older ?? null);
+  while (ui.logList.childElementCount > MAX_LOGS) ui.logList.lastElementChild?.remove();
+  ui.logsCount.textContent = `${seen.size} record${seen.size === 1 ? "" : "s"}`;
+}
+
+// ---------------------------------------------------------------- actions
+
+ui.pingForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void act(ui.pingButton, ui.pingError, async () => {
+    ui.pingEcho.textContent = "…";
+    const started = performance.now();
+    const response = await ping(ui.pingInput.value);
+    const ms = performance.now() - started;
+    ui.pingEcho.textContent = response.message;
+    ui.pingRtt.dataset.ms = ms.toFixed(2);
+    ui.pingRtt.dataset.count = String(Number(ui.pingRtt.dataset.count ?? 0) + 1);
+    ui.pingRtt.textContent = `${ms.toFixed(1)} ms`;
+  });
+});
+
+ui.pingOversized.addEventListener("click", () => {
+  void act(ui.pingOversized, ui.pingError, async () => {
+    const response = await ping("x".repeat(OVERSIZED_BYTES));
+    // The backend's limit was raised or not applied: say so instead of failing silently.
+    ui.pingEcho.textContent = `(${response.message.length} bytes echoed: no limit hit)`;
+  });
+});
+
+ui.healthButton.addEventListener("click", () => {
+  void act(ui.healthButton, ui.healthError, async () => {
+    const response = await health();
+    ui.healthStatus.textContent = response.status.replace("SERVING_STATUS_", "");
+    ui.healthStatus.dataset.status = response.status;
+    ui.healthVersion.textContent = response.version;
+    ui.healthUptime.textContent = duration(response.uptimeMs);
+  });
+});
+
+ui.restartButton.addEventListener("click", () => {
+  void act(ui.restartButton, ui.restartError, async () => {
+    ui.restartResult.textContent = "restarting…";
+    const s = await restart();
+    ui.restartResult.textContent = `now ${s.state}, pid ${s.pid ?? "–"}`;
+  });
+});
+
+// ---------------------------------------------------------------- start-up
+
+async function start(): Promise<void> {
+  // Subscribe first, then read the current values, so nothing falls in between.
+  await onStatus(renderStatus);
+  await onLog(addLog);
+  const initial = await status();
+  // An event that arrived meanwhile is at least as fresh as this answer.
+  if (current === undefined) renderStatus(initial);
+  try {
+    for (const record of await logs()) addLog(record);
+  } catch (error) {
+    showError(ui.logsError, error);
+  }
+  setInterval(renderUptime, 250);
+  document.body.dataset.ready = "true";
+}
+
+start().catch((error: unknown) => showError(ui.lastError, error));
