@@ -22,8 +22,12 @@ use tauri::{Manager, RunEvent, Runtime};
 mod client;
 mod commands;
 mod config;
+#[cfg(desktop)]
 mod desktop;
 mod error;
+// Compiled in desktop tests too, so the mobile stand-in is checked on every platform.
+#[cfg(any(mobile, test))]
+mod mobile;
 mod models;
 mod sidecar;
 mod supervisor;
@@ -35,8 +39,11 @@ mod proto {
 }
 
 pub use config::{BackendLogLevel, Config, SupervisorConfig, SIDECAR_NAME};
+#[cfg(desktop)]
 pub use desktop::{Anysync, LOG_EVENT, STATUS_EVENT};
 pub use error::{Error, ErrorInfo, GrpcCode, Result};
+#[cfg(mobile)]
+pub use mobile::{unsupported, Anysync, LOG_EVENT, STATUS_EVENT, UNSUPPORTED_MESSAGE};
 pub use models::{
     HealthCheckResponse, LogLevel, LogRecord, PingResponse, ServingStatus, State, Status,
 };
@@ -160,7 +167,10 @@ impl Builder {
                     .merged_with(overrides)
                     .resolve()?;
                 log::info!("anysync: supervising {}", config.sidecar_path.display());
+                #[cfg(desktop)]
                 app.manage(desktop::init(app, config));
+                #[cfg(mobile)]
+                app.manage(mobile::init(app, config));
                 Ok(())
             })
             .on_event(|app, event| {

@@ -14,12 +14,13 @@ use crate::client::Client;
 use crate::config::SupervisorConfig;
 use crate::error::{Error, ErrorInfo, Result};
 use crate::models::{HealthCheckResponse, LogRecord, PingResponse, State, Status};
-use crate::sidecar::{self, Incarnation, LogBook};
+use crate::sidecar::{self, contained, Incarnation, LogBook};
 
 /// Where the supervisor reports what happens: state changes and backend log records.
 ///
 /// The plugin forwards both to the front end as `anysync://status` and `anysync://log` events; tests
-/// and headless hosts may record them. Called from the supervisor's task: keep it quick.
+/// and headless hosts may record them. Called from the supervisor's task: keep it quick. A panic in
+/// it is contained (the event is lost, the supervisor carries on).
 pub trait EventSink: Send + Sync + 'static {
     /// The supervisor entered a new state, or the status changed within one.
     fn status(&self, _status: &Status) {}
@@ -291,7 +292,8 @@ impl Task {
         self.publisher.borrow().status.clone()
     }
 
-    /// Publishes a change to every waiting caller and the sink.
+    /// Publishes a change to every waiting caller and the sink. The logger and the sink are the
+    /// app's code: a panic in either is contained, so it cannot end this task (and the backend).
     fn publish(&self, client: Option<Client>, update: impl FnOnce(&mut Status)) {
         let mut status = self.status();
         let before = status.state;
@@ -299,7 +301,7 @@ impl Task {
         if status.state != before {
             status.since_ms = unix_ms();
         }
-        match status.state {
+        contained(|| match status.state {
             State::Failed => {
                 log::error!("anysync backend {}: {:?}", status.state, status.last_error)
             }
@@ -311,8 +313,8 @@ impl Task {
                 );
             }
             state => log::info!("anysync backend {state}"),
-        }
-        self.sink.status(&status);
+        });
+        contained(|| self.sink.status(&status));
         self.publisher.send_replace(Snapshot { status, client });
     }
 
@@ -395,10 +397,12 @@ impl Task {
                         Ok(()) => misses = 0,
                         Err(error) => {
                             misses += 1;
-                            log::warn!(
-                                "anysync backend health check {misses}/{} failed: {error}",
-                                self.config.unhealthy_threshold
-                            );
+                            contained(|| {
+                                log::warn!(
+                                    "anysync backend health check {misses}/{} failed: {error}",
+                                    self.config.unhealthy_threshold
+                                );
+                            });
                             if misses >= self.config.unhealthy_threshold {
                                 let info = error.info();
                                 self.publish(None, |s| {
@@ -431,7 +435,7 @@ impl Task {
 
     /// Decides between another start (after a backoff) and giving up.
     async fn after_crash(&mut self, error: Error) -> Phase {
-        log::warn!("anysync backend failed: {error}");
+        contained(|| log::warn!("anysync backend failed: {error}"));
         let info = error.info();
         if error.is_permanent() {
             self.publish(None, |s| s.last_error = Some(info));
@@ -514,10 +518,12 @@ impl Task {
         if let Some(incarnation) = incarnation {
             let pid = incarnation.pid;
             let exit = incarnation.stop(self.config.shutdown_timeout).await;
-            log::info!(
-                "anysync backend pid {pid} stopped ({})",
-                sidecar::describe(exit)
-            );
+            contained(|| {
+                log::info!(
+                    "anysync backend pid {pid} stopped ({})",
+                    sidecar::describe(exit)
+                );
+            });
         }
         self.publish(None, |s| {
             s.state = State::Stopped;

@@ -28,14 +28,13 @@ pub fn parse_log_line(line: &str, seq: u64, pid: Option<u32>) -> LogRecord {
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        let level = match fields.remove("level") {
-            Some(serde_json::Value::String(name)) => parse_level(&name),
-            _ => LogLevel::Info,
+        // `level` and `time` are taken only as slog writes them, strings; any other value stays an
+        // attribute rather than vanish.
+        let level = match take_string(&mut fields, "level") {
+            Some(name) => parse_level(&name),
+            None => LogLevel::Info,
         };
-        let time = match fields.remove("time") {
-            Some(serde_json::Value::String(time)) => Some(time),
-            _ => None,
-        };
+        let time = take_string(&mut fields, "time");
         return LogRecord {
             seq,
             time,
@@ -52,6 +51,20 @@ pub fn parse_log_line(line: &str, seq: u64, pid: Option<u32>) -> LogRecord {
         message: line.to_owned(),
         fields: Default::default(),
         pid,
+    }
+}
+
+/// Removes and returns `fields[key]` if it is a string; leaves any other value in place.
+fn take_string(
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<String> {
+    match fields.get(key) {
+        Some(serde_json::Value::String(_)) => match fields.remove(key) {
+            Some(serde_json::Value::String(text)) => Some(text),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -123,7 +136,7 @@ impl LogBook {
 
     /// Records a line the plugin itself writes about the backend (e.g. stray stdout output).
     pub(crate) fn record(&self, record: LogRecord) {
-        forward_to_log(&record);
+        contained(|| forward_to_log(&record));
         {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
             if ring.len() == self.capacity {
@@ -131,7 +144,7 @@ impl LogBook {
             }
             ring.push_back(record.clone());
         }
-        self.sink.log(&record);
+        contained(|| self.sink.log(&record));
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
@@ -161,6 +174,18 @@ impl LogBook {
         tail.reverse();
         tail
     }
+}
+
+/// Runs `f` and contains a panic in it.
+///
+/// For every call from the supervisor's tasks into code the plugin does not control: the app's
+/// logger (fern, behind tauri-plugin-log, panics when a write fails and its fallback to stderr fails
+/// too, e.g. on a full disk) and the app's [`EventSink`]. Uncontained, such a panic would end the
+/// task that supervises the backend, or the one that drains its stderr, and with it the backend.
+/// The failure is not reported: the reporting channels are what failed. (An app built with
+/// `panic = "abort"` ends at the panic whatever the plugin does.)
+pub(crate) fn contained(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
 /// A record as one line of a start-up error: slog puts the cause in an `error` attribute, and the

@@ -13,7 +13,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::task::JoinHandle;
 
-pub(crate) use logs::LogBook;
+pub(crate) use logs::{contained, LogBook};
 pub use logs::{parse_log_line, LOG_TARGET};
 pub use protocol::{parse_handshake, Handshake, Token, PROTOCOL_VERSION};
 
@@ -68,7 +68,7 @@ pub(crate) async fn launch(config: &SupervisorConfig, logs: &Arc<LogBook>) -> Re
     process::preflight(path).map_err(spawn_error)?;
     let mut child = process::spawn_guarded(command).await.map_err(spawn_error)?;
     let pid = child.id().unwrap_or_default();
-    log::debug!("sidecar {} spawned as pid {pid}", path.display());
+    contained(|| log::debug!("sidecar {} spawned as pid {pid}", path.display()));
 
     let stderr = child
         .stderr
@@ -238,11 +238,13 @@ impl Incarnation {
         let status = match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.ok(),
             Err(_) => {
-                log::warn!(
-                    "sidecar pid {} did not stop within {}ms; killing it",
-                    self.pid,
-                    timeout.as_millis()
-                );
+                contained(|| {
+                    log::warn!(
+                        "sidecar pid {} did not stop within {}ms; killing it",
+                        self.pid,
+                        timeout.as_millis()
+                    );
+                });
                 self.kill().await
             }
         };
@@ -264,7 +266,9 @@ impl Incarnation {
                 .await
                 .is_err()
             {
-                log::debug!("sidecar pid {} left its output open after exit", self.pid);
+                contained(|| {
+                    log::debug!("sidecar pid {} left its output open after exit", self.pid);
+                });
             }
         }
     }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/auth"
 )
@@ -32,6 +34,36 @@ func (in *interceptors) authorize(ctx context.Context) error {
 		return toStatus(err)
 	}
 	return nil
+}
+
+// authTap checks the bearer token as soon as a call's headers arrive,
+// before the server creates the stream, looks up the method or reads the
+// request message. Interceptors run only after the generated handler has
+// received and decoded the request, so without this a caller with no token
+// could make the server buffer up to maxMessageBytes per stream (128 streams
+// per connection, any number of connections), and could learn which
+// services exist from UNIMPLEMENTED answers. A refused call gets the same
+// UNAUTHENTICATED status the interceptors give, and the same debug "rpc"
+// record. The interceptors still check: cheap, and correct on their own.
+func (in *interceptors) authTap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	err := in.verifier.Verify(info.Header.Get(AuthorizationKey))
+	if err == nil {
+		return ctx, nil
+	}
+	st := toStatus(err)
+	in.logCall(ctx, truncate(info.FullMethodName, maxLoggedMethod), time.Now(), st)
+	return ctx, st
+}
+
+// maxLoggedMethod bounds a method name in a log record: before the token is
+// checked, the name is whatever the caller sent.
+const maxLoggedMethod = 256
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func (in *interceptors) authUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {

@@ -113,6 +113,9 @@ func New(opts Options) (*Server, error) {
 		grpc.ConnectionTimeout(opts.ConnectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement),
 		grpc.KeepaliveParams(keepaliveParams),
+		// The token is checked when the headers arrive, before any message
+		// is read (see authTap), and again by the interceptors.
+		grpc.InTapHandle(in.authTap),
 		// Order matters: logging sees the final code, including the
 		// INTERNAL of a recovered panic and the UNAUTHENTICATED of auth.
 		grpc.ChainUnaryInterceptor(in.logUnary, in.recoverUnary, in.authUnary),

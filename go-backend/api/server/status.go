@@ -27,7 +27,7 @@ func toStatus(err error) error {
 			`missing bearer token: send metadata "authorization: Bearer <token>" with the token the parent wrote on the backend's stdin`)
 	case errors.Is(err, auth.ErrInvalidToken):
 		return status.Error(codes.Unauthenticated,
-			`invalid bearer token: "authorization" must be "Bearer <token>" with the token the parent wrote on this backend's stdin (a restarted backend has a new token)`)
+			`invalid bearer token: "authorization" must be "Bearer <token>" with the token the parent wrote on this backend's stdin`)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):

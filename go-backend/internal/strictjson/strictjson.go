@@ -51,6 +51,9 @@ func (e *KeyError) Error() string {
 
 func (e *KeyError) Unwrap() error { return e.Err }
 
+// jsonSpace is the whitespace JSON allows between tokens (RFC 8259).
+const jsonSpace = " \t\r\n"
+
 // Unmarshal decodes data, which must be exactly one JSON object, into v, a
 // non-nil pointer to a struct. Every key of the object must equal (byte for
 // byte) the json tag name of one of v's fields, and no value may be null.
@@ -64,7 +67,9 @@ func Unmarshal(data []byte, v any) error {
 	}
 	allowed := keysOf(rv.Elem().Type())
 
-	trimmed := bytes.TrimSpace(data)
+	// JSON's own whitespace only: bytes.TrimSpace would also accept a
+	// form feed, a vertical tab or a no-break space around the object.
+	trimmed := bytes.Trim(data, jsonSpace)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return fmt.Errorf("%w: input does not start with '{'", ErrNotObject)
 	}
