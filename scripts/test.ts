@@ -44,6 +44,7 @@ const steps: Step[] = [
   { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked"]) },
   { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
+  { name: "bench", what: "benchmark harness smoke run (no thresholds)", run: () => run("npm", ["run", "--silent", "bench:smoke"]) },
   {
     name: "package",
     what: "release hygiene, gomobile binding, sidecars for every desktop target, the installed .deb",
