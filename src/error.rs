@@ -190,7 +190,7 @@ pub enum Error {
     },
 
     /// The sidecar exited on its own: before its handshake, or later while it was serving.
-    #[error("sidecar exited {} ({status}){}", if *.was_running { "unexpectedly while running; it is restarted automatically" } else { "before it was ready" }, stderr_suffix(.stderr_tail))]
+    #[error("sidecar exited {} ({status}){}", if *.was_running { "unexpectedly while running" } else { "before it was ready" }, stderr_suffix(.stderr_tail))]
     SidecarExited {
         /// How it exited, e.g. `exit status: 2`.
         status: String,
