@@ -1,16 +1,12 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,45 +21,16 @@ import (
 	pb "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/auth"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/health"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/testsupport"
 )
 
 const testToken = "mF0Vq3nE4r7b1xX9kQ2pZcLw8TfYhG5sJdA6uRvN0eI"
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records parses the JSON log lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := bytes.Clone(b.buf.Bytes())
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 type fixture struct {
 	srv    *Server
 	health *health.Service
 	conn   *grpc.ClientConn
-	logs   *syncBuffer
+	logs   *testsupport.SyncBuffer
 	served chan error
 }
 
@@ -91,7 +58,7 @@ func newFixture(t *testing.T, maxMessageBytes int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	hs := health.New(health.Options{Version: "0.1.0", ProtocolVersion: 1, PID: 77})
 	srv, err := New(Options{
 		Verifier:        v,
@@ -137,28 +104,11 @@ func ctxWithDeadline(t *testing.T) context.Context {
 func TestPingAndCheck(t *testing.T) {
 	f := newFixture(t, 0)
 	ctx := withToken(ctxWithDeadline(t), "Bearer "+testToken)
+	testsupport.AssertPingAndCheck(t, ctx, f.conn, "hello ✓", 77)
+
 	c := pb.NewHealthServiceClient(f.conn)
-
-	before := time.Now().UnixMicro()
-	p, err := c.Ping(ctx, &pb.PingRequest{Message: "hello ✓"})
-	if err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	if p.GetMessage() != "hello ✓" || p.GetHandledAtUnixMicros() < before || p.GetHandledAtUnixMicros() > time.Now().UnixMicro() {
-		t.Fatalf("Ping = %v", p)
-	}
-
-	r, err := c.Check(ctx, &pb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	if r.GetStatus() != pb.HealthCheckResponse_SERVING_STATUS_SERVING || r.GetVersion() != "0.1.0" ||
-		r.GetProtocolVersion() != 1 || r.GetPid() != 77 || r.GetUptimeMs() < 0 {
-		t.Fatalf("Check = %v", r)
-	}
-
 	f.health.Shutdown()
-	r, err = c.Check(ctx, &pb.HealthCheckRequest{})
+	r, err := c.Check(ctx, &pb.HealthCheckRequest{})
 	if err != nil || r.GetStatus() != pb.HealthCheckResponse_SERVING_STATUS_NOT_SERVING {
 		t.Fatalf("Check after health shutdown = %v, %v", r, err)
 	}
@@ -227,7 +177,7 @@ func TestAuthentication(t *testing.T) {
 			})
 		}
 	}
-	for _, rec := range f.logs.records(t) {
+	for _, rec := range f.logs.Records(t) {
 		if strings.Contains(fmt.Sprint(rec), testToken) {
 			t.Fatalf("log record leaks the token: %v", rec)
 		}
@@ -261,7 +211,7 @@ func TestRecoveryAndRPCLog(t *testing.T) {
 	}
 
 	var panicRec, boomRec, pingRec map[string]any
-	for _, r := range f.logs.records(t) {
+	for _, r := range f.logs.Records(t) {
 		switch {
 		case r["msg"] == "panic while handling a call":
 			panicRec = r
@@ -286,14 +236,14 @@ func TestRecoveryAndRPCLog(t *testing.T) {
 }
 
 func TestRecoverStream(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	in := &interceptors{log: slog.New(slog.NewJSONHandler(logs, nil))}
 	err := in.recoverStream(nil, fakeStream{ctx: t.Context()}, &grpc.StreamServerInfo{FullMethod: "/s/M"},
 		func(any, grpc.ServerStream) error { panic(errors.New("stream boom")) })
 	if status.Code(err) != codes.Internal {
 		t.Fatalf("recoverStream = %v", err)
 	}
-	if recs := logs.records(t); len(recs) != 1 || recs[0]["panic"] != "stream boom" {
+	if recs := logs.Records(t); len(recs) != 1 || recs[0]["panic"] != "stream boom" {
 		t.Fatalf("records = %v", recs)
 	}
 }

@@ -48,7 +48,7 @@ func TestTokenIsCheckedBeforeTheMessageIsRead(t *testing.T) {
 	long := "/" + strings.Repeat("m", 1000)
 	_ = f.conn.Invoke(withToken(ctxWithDeadline(t), "Bearer "+strings.Repeat("C", 43)), long, huge, new(pb.PingResponse))
 	var refused map[string]any
-	for _, r := range f.logs.records(t) {
+	for _, r := range f.logs.Records(t) {
 		if r["msg"] == "rpc" && strings.HasPrefix(r["method"].(string), "/mmm") {
 			refused = r
 		}

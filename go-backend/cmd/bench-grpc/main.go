@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -17,25 +16,14 @@ import (
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/benchbase"
 )
 
-func main() {
-	if err := realMain(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-grpc:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchbase.Main("bench-grpc", serve) }
 
-func realMain(parent context.Context) error {
-	ctx, cancel := benchbase.UntilEOF(parent, os.Stdin)
-	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+// serve runs the health-only gRPC server on ln until ctx is done.
+func serve(ctx context.Context, ln net.Listener) error {
 	srv := grpc.NewServer()
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	stop := context.AfterFunc(ctx, srv.Stop)
 	defer stop()
-	fmt.Println(benchbase.Ready(ln.Addr()))
 	if err := srv.Serve(ln); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

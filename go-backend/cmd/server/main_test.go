@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +33,7 @@ import (
 
 	pb "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/launch"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/testsupport"
 )
 
 // binary is the sidecar built by TestMain.
@@ -230,17 +230,7 @@ func (s *sidecar) wait(d time.Duration) int {
 // records parses stderr; every line must be a JSON object.
 func (s *sidecar) records() []map[string]any {
 	s.t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s.stderr.String()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			s.t.Fatalf("stderr line is not JSON: %q", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
+	return testsupport.JSONLines(s.t, s.stderr.String())
 }
 
 func (s *sidecar) lastRecord() map[string]any {
@@ -250,6 +240,27 @@ func (s *sidecar) lastRecord() map[string]any {
 		s.t.Fatal("no log records on stderr")
 	}
 	return recs[len(recs)-1]
+}
+
+// expectFailure waits for the sidecar to exit with wantCode before the
+// handshake: nothing on stdout, and the last log record's error containing
+// every string in contains. It returns that record.
+func (s *sidecar) expectFailure(wantCode int, contains []string) map[string]any {
+	s.t.Helper()
+	if code := s.wait(deadline); code != wantCode {
+		s.t.Fatalf("exit code %d, want %d", code, wantCode)
+	}
+	last := s.lastRecord()
+	msg := fmt.Sprint(last["error"])
+	for _, want := range contains {
+		if !strings.Contains(msg, want) {
+			s.t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if s.stdout.String() != "" {
+		s.t.Fatalf("stdout = %q", s.stdout.String())
+	}
+	return last
 }
 
 func (s *sidecar) conn() *grpc.ClientConn {
@@ -288,24 +299,8 @@ func TestHandshakeAndCalls(t *testing.T) {
 		t.Fatalf("handshake pid %d, process pid %d", s.hs.PID, s.cmd.Process.Pid)
 	}
 
-	c := pb.NewHealthServiceClient(s.conn())
 	ctx := s.ctx(s.bearer())
-	before := time.Now().UnixMicro()
-	p, err := c.Ping(ctx, &pb.PingRequest{Message: "ping ✓"})
-	if err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	if p.GetMessage() != "ping ✓" || p.GetHandledAtUnixMicros() < before || p.GetHandledAtUnixMicros() > time.Now().UnixMicro() {
-		t.Fatalf("Ping = %v", p)
-	}
-	r, err := c.Check(ctx, &pb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	if r.GetStatus() != pb.HealthCheckResponse_SERVING_STATUS_SERVING || r.GetVersion() != "0.1.0" ||
-		r.GetProtocolVersion() != 1 || int(r.GetPid()) != s.cmd.Process.Pid || r.GetUptimeMs() < 0 {
-		t.Fatalf("Check = %v", r)
-	}
+	testsupport.AssertPingAndCheck(t, ctx, s.conn(), "ping ✓", s.cmd.Process.Pid)
 
 	std := healthpb.NewHealthClient(s.conn())
 	for _, svc := range []string{"", "anysync.v1.HealthService"} {
@@ -539,21 +534,9 @@ func TestBadBootstrap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := spawn(t, options{args: tt.args, stdin: tt.stdin, closeStdin: tt.closeStdin})
-			if code := s.wait(deadline); code != 1 {
-				t.Fatalf("exit code %d, want 1", code)
-			}
-			last := s.lastRecord()
-			msg := fmt.Sprint(last["error"])
+			last := s.expectFailure(1, tt.contains)
 			if last["level"] != "ERROR" {
 				t.Errorf("last record = %v", last)
-			}
-			for _, want := range tt.contains {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q lacks %q", msg, want)
-				}
-			}
-			if s.stdout.String() != "" {
-				t.Fatalf("stdout = %q", s.stdout.String())
 			}
 		})
 	}
@@ -583,19 +566,7 @@ func TestBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := spawn(t, options{args: tt.args, env: tt.env})
-			if code := s.wait(deadline); code != 2 {
-				t.Fatalf("exit code %d, want 2", code)
-			}
-			last := s.lastRecord()
-			msg := fmt.Sprint(last["error"])
-			for _, want := range tt.contains {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q lacks %q", msg, want)
-				}
-			}
-			if s.stdout.String() != "" {
-				t.Fatalf("stdout = %q", s.stdout.String())
-			}
+			s.expectFailure(2, tt.contains)
 		})
 	}
 }

@@ -2,16 +2,13 @@ package app
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,44 +19,12 @@ import (
 	pb "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/config"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/launch"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/testsupport"
 )
 
 const token = "mF0Vq3nE4r7b1xX9kQ2pZcLw8TfYhG5sJdA6uRvN0eI"
 
 var bootstrapLine = fmt.Sprintf(`{"protocolVersion":1,"token":%q}`+"\n", token)
-
-// syncBuffer collects concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records parses the JSON log lines; every stderr line must be JSON.
-func records(t *testing.T, s string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("stderr line is not JSON: %q", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 func find(recs []map[string]any, msg string) map[string]any {
 	for _, r := range recs {
@@ -70,8 +35,8 @@ func find(recs []map[string]any, msg string) map[string]any {
 	return nil
 }
 
-func baseEnv(args ...string) (Env, *syncBuffer, *syncBuffer) {
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+func baseEnv(args ...string) (Env, *testsupport.SyncBuffer, *testsupport.SyncBuffer) {
+	stdout, stderr := &testsupport.SyncBuffer{}, &testsupport.SyncBuffer{}
 	return Env{
 		Args:      args,
 		Stdin:     strings.NewReader(""),
@@ -120,7 +85,7 @@ func TestRunConfigError(t *testing.T) {
 	if ExitCode(err) != ExitConfig {
 		t.Fatalf("exit code %d for %v", ExitCode(err), err)
 	}
-	recs := records(t, stderr.String())
+	recs := stderr.Records(t)
 	last := recs[len(recs)-1]
 	if last["level"] != "ERROR" || last["key"] != "maxMessageBytes" || last["env"] != "ANYSYNC_MAX_MESSAGE_BYTES" ||
 		!strings.Contains(fmt.Sprint(last["error"]), "1024 to 268435456") {
@@ -135,8 +100,8 @@ func TestRunConfigError(t *testing.T) {
 type running struct {
 	stdin  *io.PipeWriter
 	hs     launch.Handshake
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testsupport.SyncBuffer
+	stderr *testsupport.SyncBuffer
 	done   chan error
 }
 
@@ -146,7 +111,7 @@ func start(t *testing.T, ctx context.Context, args ...string) *running {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	env.Stdin, env.Stdout = inR, outW
-	r := &running{stdin: inW, stderr: stderr, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{stdin: inW, stderr: stderr, stdout: &testsupport.SyncBuffer{}, done: make(chan error, 1)}
 	go func() {
 		err := Run(ctx, env)
 		_ = outW.Close()
@@ -208,7 +173,7 @@ func TestRunLifecycle(t *testing.T) {
 	if err := r.wait(t); err != nil {
 		t.Fatalf("Run = %v, want nil after stdin EOF", err)
 	}
-	recs := records(t, r.stderr.String())
+	recs := r.stderr.Records(t)
 	if rec := find(recs, "backend ready"); rec == nil || rec["addr"] != r.hs.Addr || rec["version"] != "0.1.0" {
 		t.Errorf("ready record = %v", rec)
 	}
@@ -230,7 +195,7 @@ func TestRunStopsOnContext(t *testing.T) {
 	if err := r.wait(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if rec := find(records(t, r.stderr.String()), "backend stopped"); rec == nil || rec["reason"] != "terminated signal received" {
+	if rec := find(r.stderr.Records(t), "backend stopped"); rec == nil || rec["reason"] != "terminated signal received" {
 		t.Errorf("stopped record = %v", rec)
 	}
 }
@@ -245,7 +210,7 @@ func TestRunCancelledBeforeBootstrap(t *testing.T) {
 	if err := Run(ctx, env); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if rec := find(records(t, stderr.String()), "backend stopped before bootstrap"); rec == nil {
+	if rec := find(stderr.Records(t), "backend stopped before bootstrap"); rec == nil {
 		t.Fatalf("stderr = %s", stderr)
 	}
 }
@@ -277,7 +242,7 @@ func TestRunFailures(t *testing.T) {
 			if !errors.Is(err, tt.is) || ExitCode(err) != ExitFailure {
 				t.Fatalf("Run = %v (exit %d), want %v", err, ExitCode(err), tt.is)
 			}
-			recs := records(t, stderr.String())
+			recs := stderr.Records(t)
 			last := recs[len(recs)-1]
 			if last["level"] != "ERROR" || !strings.Contains(fmt.Sprint(last["error"]), tt.contains) {
 				t.Fatalf("last record = %v, want an error containing %q", last, tt.contains)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 )
 
@@ -95,4 +96,27 @@ func UntilEOF(parent context.Context, r io.Reader) (context.Context, context.Can
 		cancel()
 	}()
 	return ctx, cancel
+}
+
+// Main is the whole main function of a baseline server named name: it
+// listens on a kernel-chosen loopback port, prints Ready on stdout, and
+// runs serve with a context that ends when stdin closes. serve must return
+// once that context is done. An error is printed on stderr as
+// "name: error", with exit status 1.
+func Main(name string, serve func(ctx context.Context, ln net.Listener) error) {
+	if err := run(context.Background(), os.Stdin, os.Stdout, serve); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func run(parent context.Context, stdin io.Reader, stdout io.Writer, serve func(context.Context, net.Listener) error) error {
+	ctx, cancel := UntilEOF(parent, stdin)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	_, _ = fmt.Fprintln(stdout, Ready(ln.Addr()))
+	return serve(ctx, ln)
 }

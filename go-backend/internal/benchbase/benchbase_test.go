@@ -61,3 +61,28 @@ func TestUntilEOFEndsOnEOF(t *testing.T) {
 	defer cancel()
 	<-ctx.Done()
 }
+
+func TestRunPrintsReadyAndStopsOnEOF(t *testing.T) {
+	stdinR, stdinW := io.Pipe()
+	var stdout bytes.Buffer
+	served := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), stdinR, &stdout, func(ctx context.Context, ln net.Listener) error {
+			served <- ln.Addr()
+			<-ctx.Done()
+			return ln.Close()
+		})
+	}()
+	addr := <-served
+	if want := Ready(addr) + "\n"; stdout.String() != want {
+		t.Fatalf("stdout = %q, want %q", stdout.String(), want)
+	}
+	if ip := addr.(*net.TCPAddr).IP; !ip.IsLoopback() {
+		t.Fatalf("listening on %v, want loopback", addr)
+	}
+	_ = stdinW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
