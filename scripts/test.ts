@@ -40,7 +40,7 @@ const steps: Step[] = [
       run("npm", ["run", "--silent", "--workspaces", "--if-present", "typecheck"]);
     },
   },
-  { name: "go", what: "Go unit and integration tests (race detector)", run: () => run("go", ["test", "-race", "./..."], { cwd: "go-backend", env: goEnv }) },
+  { name: "go", what: "Go unit and integration tests (race detector)", run: () => run("go", ["test", "-race", "-count=1", "./..."], { cwd: "go-backend", env: goEnv }) },
   { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked"]) },
   { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
