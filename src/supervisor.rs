@@ -301,6 +301,15 @@ impl Task {
         if status.state != before {
             status.since_ms = unix_ms();
         }
+        // In these states no backend process exists, so nothing about one may linger in the status.
+        if matches!(
+            status.state,
+            State::Starting | State::Restarting | State::Failed | State::Stopped
+        ) {
+            status.pid = None;
+            status.addr = None;
+            status.running_since_ms = None;
+        }
         contained(|| match status.state {
             State::Failed => {
                 log::error!("anysync backend {}: {:?}", status.state, status.last_error)
@@ -336,9 +345,6 @@ impl Task {
     async fn launch(&mut self, state: State) -> Phase {
         self.publish(None, |s| {
             s.state = state;
-            s.pid = None;
-            s.addr = None;
-            s.running_since_ms = None;
         });
         let launch = sidecar::launch(&self.config, &self.logs);
         tokio::pin!(launch);
@@ -457,9 +463,6 @@ impl Task {
         self.restart_times.push_back(now);
         self.publish(None, |s| {
             s.state = State::Restarting;
-            s.pid = None;
-            s.addr = None;
-            s.running_since_ms = None;
             s.restarts += 1;
             s.last_error = Some(info);
         });
@@ -495,9 +498,6 @@ impl Task {
     async fn wait_in_failed(&mut self) -> Phase {
         self.publish(None, |s| {
             s.state = State::Failed;
-            s.pid = None;
-            s.addr = None;
-            s.running_since_ms = None;
         });
         let status = self.status();
         self.answer_restarts(Err(failed_error(&status)));
@@ -527,9 +527,6 @@ impl Task {
         }
         self.publish(None, |s| {
             s.state = State::Stopped;
-            s.pid = None;
-            s.addr = None;
-            s.running_since_ms = None;
         });
     }
 }

@@ -103,9 +103,7 @@ pub(crate) async fn launch(config: &SupervisorConfig, logs: &Arc<LogBook>) -> Re
         Err(err) => {
             // Let the stderr reader drain what the dying process said, to quote it in the error.
             let status = reap(&mut child).await;
-            for task in output {
-                let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
-            }
+            drain_output(output, pid).await;
             let stderr_tail = logs.tail_of(pid, STDERR_TAIL_LINES);
             Err(match err {
                 HandshakeFailure::Exited => Error::SidecarExited {
@@ -261,15 +259,19 @@ impl Incarnation {
 
     /// Lets the output readers record the last lines of a process that has exited.
     pub(crate) async fn finish_output(&mut self) {
-        for task in self.output.drain(..) {
-            if tokio::time::timeout(Duration::from_millis(500), task)
-                .await
-                .is_err()
-            {
-                contained(|| {
-                    log::debug!("sidecar pid {} left its output open after exit", self.pid);
-                });
-            }
+        drain_output(self.output.drain(..), self.pid).await;
+    }
+}
+
+/// Waits, briefly, for the output readers of an exited process to record its last lines. A reader
+/// still open after the bound (a grandchild holding the pipe) is left to finish on its own.
+async fn drain_output(tasks: impl IntoIterator<Item = JoinHandle<()>>, pid: u32) {
+    for task in tasks {
+        if tokio::time::timeout(Duration::from_millis(500), task)
+            .await
+            .is_err()
+        {
+            contained(|| log::debug!("sidecar pid {pid} left its output open after exit"));
         }
     }
 }
