@@ -8,12 +8,11 @@
  * Options: --smoke; --no-build (use what was built before). With ANYSYNC_BENCH_PROFILE=release the
  * Rust driver is a release build and a full run writes bench/RESULTS.release.md instead.
  */
-import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildGuestJs, cargoTargetDir } from "../scripts/build.ts";
-import { capture, goEnv, repoRoot, run } from "../scripts/lib.ts";
+import { capture, goEnv, repoRoot, run, runNodeWithDisplay } from "../scripts/lib.ts";
 import { bytes, median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
 
 const smoke = process.argv.includes("--smoke");
@@ -76,23 +75,15 @@ run(driverBinary, [
 ]);
 
 {
-  const headless = !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
-  const noBus = !process.env.DBUS_SESSION_BUS_ADDRESS;
-  const wrapper = [
-    ...(headless ? ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] : []),
-    ...(headless || noBus ? ["dbus-run-session", "--"] : []),
-  ];
   const script = path.join(repoRoot, "bench", "webview.ts");
   const args = ["--import", "tsx", script, "--app", benchApp, "--out", webviewOut, ...(smoke ? ["--smoke"] : [])];
-  const [command = process.execPath, ...rest] = [...wrapper, process.execPath, ...args];
-  const stderrPath = path.join(outDir, "webview.stderr.log");
-  const stderr = openSync(stderrPath, "w");
-  console.log(`$ ${[command, ...rest].join(" ")}`);
-  const result = spawnSync(command, rest, { cwd: repoRoot, stdio: ["ignore", "inherit", stderr] });
-  closeSync(stderr);
+  const result = runNodeWithDisplay(args, {
+    stderrPath: path.join(outDir, "webview.stderr.log"),
+    stdin: "ignore",
+    tailLines: 30,
+  });
   if (result.status !== 0) {
-    const tail = readFileSync(stderrPath, "utf8").trimEnd().split("\n").slice(-30).join("\n");
-    throw new Error(`the webview part failed (${String(result.status ?? result.signal)}):\n${tail}`);
+    throw new Error(`the webview part failed (${String(result.status ?? result.signal)}):\n${result.stderrTail}`);
   }
 }
 const runSeconds = (performance.now() - runStarted) / 1000;

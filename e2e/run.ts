@@ -3,11 +3,10 @@
  * end-to-end tests with node:test, under `xvfb-run -a dbus-run-session` when there is no display.
  * Extra arguments are passed to `node --test` (e.g. `--test-name-pattern=ping`).
  */
-import { spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { buildAll } from "../scripts/build.ts";
-import { repoRoot } from "../scripts/lib.ts";
+import { repoRoot, runNodeWithDisplay } from "../scripts/lib.ts";
 import { outDir } from "./harness.ts";
 
 const args = process.argv.slice(2);
@@ -22,25 +21,12 @@ const files = readdirSync(e2eDir)
 // One file at a time: each opens the app through the run's one tauri-driver port.
 const nodeArgs = ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...passThrough, ...files];
 
-const headless = !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
-const noBus = !process.env.DBUS_SESSION_BUS_ADDRESS;
-const wrapper = [
-  ...(headless ? ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] : []),
-  ...(headless || noBus ? ["dbus-run-session", "--"] : []),
-];
-const [command = process.execPath, ...rest] = [...wrapper, process.execPath, ...nodeArgs];
-console.log(`$ ${[command, ...rest].join(" ")}`);
-// The test report is on stdout. stderr carries the session bus's and the desktop portals' chatter
+// The test report is on stdout; stderr carries the session bus's and the desktop portals' chatter
 // (and anything the webview prints), so it goes to a file, shown when the run fails.
-mkdirSync(outDir, { recursive: true });
 const stderrPath = path.join(outDir, "stderr.log");
-const stderr = openSync(stderrPath, "w");
-const result = spawnSync(command, rest, { cwd: repoRoot, stdio: ["inherit", "inherit", stderr] });
-closeSync(stderr);
-if (result.error) throw new Error(`${command}: ${result.error.message}`);
+const result = runNodeWithDisplay(nodeArgs, { stderrPath });
 if (result.status !== 0) {
-  const tail = readFileSync(stderrPath, "utf8").trimEnd().split("\n").slice(-40).join("\n");
-  console.error(`\n--- last lines of ${stderrPath}\n${tail}`);
+  console.error(`\n--- last lines of ${stderrPath}\n${result.stderrTail}`);
   console.error(`\ne2e failed; also see ${path.join(outDir, "tauri-driver.log")}`);
 }
 process.exitCode = result.status ?? 1;

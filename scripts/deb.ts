@@ -12,13 +12,12 @@
  *
  * Linux only. `--no-build` checks the .deb already built; `--keep` leaves the unpacked tree.
  */
-import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildGuestJs, cargoTargetDir, exampleAppDir } from "./build.ts";
-import { capture, repoRoot, run } from "./lib.ts";
+import { capture, repoRoot, run, runNodeWithDisplay } from "./lib.ts";
 import { workspaceVersion } from "./package-check.ts";
 import { inspectExecutable, mebibytes } from "./sidecars.ts";
 
@@ -99,35 +98,20 @@ export function checkDeb(deb: string): string {
 
 /** Runs e2e/installed-deb.smoke.ts on the unpacked tree, with a display and a session bus. */
 export function smokeInstalled(root: string): void {
-  const headless = !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
-  const noBus = !process.env.DBUS_SESSION_BUS_ADDRESS;
-  const command = [
-    ...(headless ? ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] : []),
-    ...(headless || noBus ? ["dbus-run-session", "--"] : []),
-    process.execPath,
-    "--import",
-    "tsx",
-    "--test",
-    "--test-reporter=spec",
-    path.join("e2e", "installed-deb.smoke.ts"),
-  ];
-  const [program = process.execPath, ...args] = command;
-  console.log(`$ ANYSYNC_INSTALLED_ROOT=${root} ${command.join(" ")}`);
+  const nodeArgs = ["--import", "tsx", "--test", "--test-reporter=spec", path.join("e2e", "installed-deb.smoke.ts")];
+  console.log(`with ANYSYNC_INSTALLED_ROOT=${root}`);
   // As in e2e/run.ts: the report on stdout, the bus's and the webview's chatter into a file.
   const outDir = path.join(cargoTargetDir(), "e2e");
-  mkdirSync(outDir, { recursive: true });
   const stderrPath = path.join(outDir, "deb-stderr.log");
-  const stderr = openSync(stderrPath, "w");
-  const result = spawnSync(program, args, {
-    cwd: repoRoot,
-    stdio: ["inherit", "inherit", stderr],
+  const result = runNodeWithDisplay(nodeArgs, {
+    stderrPath,
     env: { ...process.env, ANYSYNC_INSTALLED_ROOT: root },
+    tailLines: 30,
   });
-  closeSync(stderr);
-  if (result.error) throw new Error(`${program}: ${result.error.message}`);
   if (result.status !== 0) {
-    const tail = readFileSync(stderrPath, "utf8").trimEnd().split("\n").slice(-30).join("\n");
-    throw new Error(`the installed app's smoke test failed (see ${stderrPath}, ${path.join(outDir, "tauri-driver.log")}):\n${tail}`);
+    throw new Error(
+      `the installed app's smoke test failed (see ${stderrPath}, ${path.join(outDir, "tauri-driver.log")}):\n${result.stderrTail}`,
+    );
   }
 }
 

@@ -3,7 +3,7 @@
  * Every command inherits stdio so its own output stays visible, and a failure names the command.
  */
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -46,4 +46,48 @@ export function goInstallPinned(binary: string, modulePath: string, version: str
     run("cp", [path.join(repoRoot, ".tools", "stage", `${binary}@${version}`, binary), target]);
   }
   return target;
+}
+
+/** How a {@link runNodeWithDisplay} run ended. */
+export interface DisplayRunResult {
+  /** The exit status, or null when a signal ended it. */
+  status: number | null;
+  /** The signal that ended it, if one did. */
+  signal: NodeJS.Signals | null;
+  /** The last lines of its stderr when it failed; empty when it succeeded. */
+  stderrTail: string;
+}
+
+/**
+ * Runs `node <nodeArgs>` with a display and a session bus, as the webview needs: under `xvfb-run -a`
+ * when there is no display, and `dbus-run-session` when there is no bus. Its stdout stays visible; its
+ * stderr (the bus's, the desktop portals' and the webview's chatter) goes to `stderrPath`, and its last
+ * `tailLines` lines come back when the run fails.
+ */
+export function runNodeWithDisplay(
+  nodeArgs: readonly string[],
+  options: { stderrPath: string; stdin?: "inherit" | "ignore"; env?: NodeJS.ProcessEnv; tailLines?: number },
+): DisplayRunResult {
+  const headless = !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
+  const noBus = !process.env.DBUS_SESSION_BUS_ADDRESS;
+  const wrapper = [
+    ...(headless ? ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] : []),
+    ...(headless || noBus ? ["dbus-run-session", "--"] : []),
+  ];
+  const [command = process.execPath, ...args] = [...wrapper, process.execPath, ...nodeArgs];
+  console.log(`$ ${[command, ...args].join(" ")}`);
+  mkdirSync(path.dirname(options.stderrPath), { recursive: true });
+  const stderr = openSync(options.stderrPath, "w");
+  const result = spawnSync(command, args, {
+    cwd: repoRoot,
+    stdio: [options.stdin ?? "inherit", "inherit", stderr],
+    env: options.env ?? process.env,
+  });
+  closeSync(stderr);
+  if (result.error) throw new Error(`${command}: ${result.error.message}`);
+  const failed = result.status !== 0;
+  const stderrTail = failed
+    ? readFileSync(options.stderrPath, "utf8").trimEnd().split("\n").slice(-(options.tailLines ?? 40)).join("\n")
+    : "";
+  return { status: result.status, signal: result.signal, stderrTail };
 }
