@@ -23,6 +23,9 @@ export default defineConfig(
     "go-backend/",
     // Generated from the .proto files by `npm run gen`; regenerated, never edited.
     "**/generated/",
+    "guest-js/src/gen/",
+    "guest-js/test/gen/",
+    "examples/tauri-app/src/gen/",
     // Build output of guest-js (its `tsup` IIFE), like dist/.
     "guest-js/api-iife.js",
     // The Rust side of the example app (its `gen/` holds Tauri's generated schemas).

@@ -187,6 +187,7 @@ const b2 = rustSeries("B2", 0);
 const v4 = rustSeries("V4", 0);
 const b1 = webviewSeries("B1");
 const v2 = webviewSeries("V2");
+const g2 = webviewSeries("G2");
 const v5 = rust.v5;
 const v5Recovery = summarize(v5.recoveryNs.map((ns) => ns / 1000));
 const v5Failed = summarize(v5.failedNs.map((ns) => ns / 1000));
@@ -221,6 +222,10 @@ const v2b1p99 = p99Ratio(v2, b1);
 target("V2 p50 <= 1.3x B1 p50 (median of block ratios)", `${us(v2.all.p50)} vs ${us(b1.all.p50)} = ${ratio(v2b1p50)}`, v2b1p50 <= 1.3);
 target("V2 p99 <= 1.6x B1 p99 (median of block ratios)", `${us(v2.all.p99)} vs ${us(b1.all.p99)} = ${ratio(v2b1p99)}`, v2b1p99 <= 1.6);
 target("V2 p50 <= 1 ms", us(v2.all.p50), v2.all.p50 <= 1000);
+const g2v2p50 = p50Ratio(g2, v2);
+const g2v2p99 = p99Ratio(g2, v2);
+target("G2 generic path p50 <= V2 typed ping p50 (issue 12)", `${us(g2.all.p50)} vs ${us(v2.all.p50)} = ${ratio(g2v2p50)}`, g2v2p50 <= 1);
+target("G2 generic path p99 <= 1.05x V2 p99 (issue 12)", `${us(g2.all.p99)} vs ${us(v2.all.p99)} = ${ratio(g2v2p99)}`, g2v2p99 <= 1.05);
 const v4b2 = p50Ratio(v4, b2);
 target("V4 p50 <= 25 ms", us(v4.all.p50), v4.all.p50 <= 25_000);
 target("V4 p50 <= 10x B2 p50 (median of block ratios)", `${us(b2.all.p50)} B2 → ${ratio(v4b2)}`, v4b2 <= 10);
@@ -288,10 +293,15 @@ lines.push(
     ),
   ),
   row("B1 webview → no-op app command (Rust)", b1.all, `${b1.throughput.toFixed(0)}/s`),
-  row("V2 webview → Rust → Go ping", v2.all, `${v2.throughput.toFixed(0)}/s; p50 ${ratio(v2b1p50)} B1, p99 ${ratio(v2b1p99)} B1`),
+  row("V2 webview → Rust → Go ping, typed JSON command", v2.all, `${v2.throughput.toFixed(0)}/s; p50 ${ratio(v2b1p50)} B1, p99 ${ratio(v2b1p99)} B1`),
+  row(
+    "G2 webview → Rust → Go ping, generated client over the generic path",
+    g2.all,
+    `${g2.throughput.toFixed(0)}/s; p50 ${ratio(g2v2p50)} V2, p99 ${ratio(g2v2p99)} V2`,
+  ),
   "",
   `Page-side cross-check (performance.now() over whole blocks of ${webview.callsPerBlock} calls): ` +
-    ["B1", "V2", "P1"]
+    ["B1", "V2", "G2", "P1"]
       .map((variant) => {
         const blocks = webview.blocks.filter((b) => b.variant === variant);
         const perCall = median(blocks.map((b) => (b.pageMs * 1000) / webview.callsPerBlock));

@@ -2,7 +2,9 @@
  * The webview side of `npm run bench` (B1 and V2), run by bench/run.ts under Xvfb: opens the bench
  * build of the example app through tauri-driver and, in the page, makes back-to-back sequential
  * calls in interleaved blocks: B1 `bench_noop` (an app command that never leaves Rust), then V2
- * `plugin:anysync|ping` (webview -> Rust -> Go), and so on.
+ * `plugin:anysync|ping` (webview -> Rust -> Go, the typed JSON command), G2 the same ping through the
+ * generated HealthService client over the generic path (`plugin:anysync|call`, protobuf bytes), and
+ * so on.
  *
  * Timing: WebKit's `performance.now()` is coarse (1 ms), so each call reports where it arrived
  * instead: `bench_noop` answers with Rust's clock, ping with the Go handler's (`handledAtUnixMicros`),
@@ -27,13 +29,16 @@ interface BlockResult {
 const BLOCK_SCRIPT = `
   const [command, args, calls] = arguments;
   const invoke = window.__TAURI_INTERNALS__.invoke;
+  // G2: the generated HealthService client over the generic path, as an app calls it.
+  const health = window.anysyncExample.health;
+  const call = command === "client:ping" ? () => health.ping(args) : () => invoke(command, args);
   return (async () => {
     const stamps = new Array(calls);
     const t0 = performance.now();
     try {
       for (let i = 0; i < calls; i++) {
-        const answer = await invoke(command, args);
-        stamps[i] = typeof answer === "number" ? answer : answer.handledAtUnixMicros;
+        const answer = await call();
+        stamps[i] = typeof answer === "number" ? answer : Number(answer.handledAtUnixMicros);
       }
     } catch (error) {
       return { stamps: [], pageMs: 0, error: String(error && (error.code || error.message) || JSON.stringify(error)) };
@@ -44,7 +49,7 @@ const BLOCK_SCRIPT = `
 
 const READY_SCRIPT = `
   const internals = window.__TAURI_INTERNALS__;
-  if (!internals || typeof internals.invoke !== "function") return Promise.resolve(false);
+  if (!internals || typeof internals.invoke !== "function" || !window.anysyncExample) return Promise.resolve(false);
   return internals.invoke("plugin:anysync|ping", { message: "ready" }).then(() => true, () => false);
 `;
 
@@ -59,15 +64,18 @@ function option(name: string): string | undefined {
  * separates the cost of a plugin command (ACL of a plugin permission, the plugin's state) from the
  * Go leg in V2.
  */
-type Variant = "B1" | "V2" | "P1";
+type Variant = "B1" | "V2" | "G2" | "P1";
+
+/** What each variant invokes, with its arguments. */
+const COMMANDS: Record<Variant, [string, Record<string, unknown>]> = {
+  B1: ["bench_noop", {}],
+  V2: ["plugin:anysync|ping", { message: "x".repeat(16) }],
+  G2: ["client:ping", { message: "x".repeat(16) }],
+  P1: ["plugin:anysync|status", {}],
+};
 
 async function block(browser: Browser, variant: Variant, calls: number): Promise<BlockResult> {
-  const [command, args] =
-    variant === "B1"
-      ? ["bench_noop", {}]
-      : variant === "V2"
-        ? ["plugin:anysync|ping", { message: "x".repeat(16) }]
-        : ["plugin:anysync|status", {}];
+  const [command, args] = COMMANDS[variant];
   const result = (await browser.execute(BLOCK_SCRIPT, command, args, calls)) as unknown as BlockResult;
   if (result.error !== undefined) throw new Error(`${variant} (${command}) failed in the page: ${result.error}`);
   return result;
@@ -94,10 +102,11 @@ async function main(): Promise<void> {
     // Warm-up: JIT, IPC protocol handler, the plugin's client.
     await block(session, "B1", 200);
     await block(session, "V2", 200);
+    await block(session, "G2", 200);
     await block(session, "P1", 200);
     const blocks: { variant: string; round: number; gapsUs: number[]; pageMs: number }[] = [];
     for (let round = 0; round < rounds; round++) {
-      for (const variant of ["B1", "V2", "P1"] as const) {
+      for (const variant of ["B1", "V2", "G2", "P1"] as const) {
         const { stamps, pageMs } = await block(session, variant, calls);
         // P1 answers with a status, not a time: it has only the page's measure.
         const gapsUs = variant === "P1" ? [] : stamps.slice(1).map((stamp, i) => stamp - (stamps[i] ?? stamp));

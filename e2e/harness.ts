@@ -189,3 +189,12 @@ export async function openApp(application = exampleAppBinary()): Promise<Browser
     capabilities: { "tauri:options": { application } } as WebdriverIO.Capabilities,
   });
 }
+
+/** Waits until the example's page says it is ready (`<body data-ready="true">`, set by main.ts). */
+export async function pageReady(browser: Browser, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    "the page to be ready",
+    async () => ((await browser.execute("return document.body.dataset.ready")) as unknown) === "true",
+    { timeoutMs },
+  );
+}

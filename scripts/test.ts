@@ -6,6 +6,9 @@
  */
 import { goEnv, run } from "./lib.ts";
 
+/** The Go modules: the plugin's backend and the example app's own. */
+const goModules = ["go-backend", "examples/tauri-app/backend"];
+
 interface Step {
   name: string;
   what: string;
@@ -18,10 +21,10 @@ const steps: Step[] = [
     name: "go-lint",
     what: "go vet and gofmt",
     run: () => {
-      run("go", ["vet", "./..."], { cwd: "go-backend", env: goEnv });
-      run("bash", ["-c", 'out=$(gofmt -l .); [ -z "$out" ] || { echo "gofmt would change: $out"; exit 1; }'], {
-        cwd: "go-backend",
-      });
+      for (const cwd of goModules) {
+        run("go", ["vet", "./..."], { cwd, env: goEnv });
+        run("bash", ["-c", 'out=$(gofmt -l .); [ -z "$out" ] || { echo "gofmt would change: $out"; exit 1; }'], { cwd });
+      }
     },
   },
   {
@@ -40,7 +43,13 @@ const steps: Step[] = [
       run("npm", ["run", "--silent", "--workspaces", "--if-present", "typecheck"]);
     },
   },
-  { name: "go", what: "Go unit and integration tests (race detector)", run: () => run("go", ["test", "-race", "-count=1", "./..."], { cwd: "go-backend", env: goEnv }) },
+  {
+    name: "go",
+    what: "Go unit and integration tests (race detector)",
+    run: () => {
+      for (const cwd of goModules) run("go", ["test", "-race", "-count=1", "./..."], { cwd, env: goEnv });
+    },
+  },
   { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked"]) },
   { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },

@@ -1,22 +1,46 @@
-//! The gRPC client of one sidecar incarnation: a tonic channel to its loopback address, the bearer
+//! The gRPC client of one sidecar incarnation: tonic channels to its loopback address, the bearer
 //! token on every call, a deadline on every call, and `tonic::Status` mapped into [`Error`].
+//!
+//! Two kinds of HTTP/2 connection per incarnation: one for unary calls (and the typed health
+//! client), and a small pool for server streams, so that long-lived streams never take the slots
+//! of unary calls (the backend allows a bounded number of concurrent streams per connection).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use tonic::codec::Streaming;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::codec::RawCodec;
 use crate::error::{Error, Result};
-use crate::models::{HealthCheckResponse, PingResponse};
+use crate::method::Method;
 use crate::proto::health_service_client::HealthServiceClient;
-use crate::proto::{HealthCheckRequest, PingRequest};
+use crate::proto::{HealthCheckRequest, HealthCheckResponse, PingRequest, PingResponse};
 use crate::sidecar::protocol::Token;
 
 /// Largest response the client accepts; the backend's own limit (default 4 MiB) is the real bound.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Streams carried by one stream connection. Below the backend's `MaxConcurrentStreams` (128 by
+/// default in grpc-go and in go-backend), so a stream never waits for a slot the server withholds.
+const STREAMS_PER_CONNECTION: usize = 100;
+/// Stream connections per incarnation; with [`STREAMS_PER_CONNECTION`] the bound on open streams,
+/// past which opening one fails RESOURCE_EXHAUSTED instead of queueing without end.
+const MAX_STREAM_CONNECTIONS: usize = 16;
+/// HTTP/2 receive window of each stream: the most the backend can send on a stream that Rust has
+/// not taken yet. It is the bound on what Rust buffers for a stalled consumer (the credit path never
+/// reads beyond the front end's credit), after which HTTP/2 flow control blocks the Go handler's
+/// `Send`. 256 KiB keeps a 64 KiB-message stream flowing without a window update per message.
+pub(crate) const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+
+/// Tells incarnations apart, so a stream knows when the backend it was opened on is gone.
+static INCARNATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -36,15 +60,21 @@ impl tonic::service::Interceptor for BearerAuth {
     }
 }
 
-/// A cheap-to-clone client of one backend incarnation; all clones share one HTTP/2 connection.
+/// A cheap-to-clone client of one backend incarnation; all clones share its connections.
 #[derive(Clone)]
 pub struct Client {
+    id: u64,
     health: HealthServiceClient<InterceptedService<Channel, BearerAuth>>,
+    unary: Channel,
+    auth: MetadataValue<Ascii>,
+    streams: Arc<StreamConnections>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("incarnation", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,42 +88,198 @@ impl Client {
         let header: MetadataValue<Ascii> = format!("Bearer {}", token.expose())
             .parse()
             .map_err(|_| Error::Io(std::io::Error::other("token is not a valid header value")))?;
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::Unavailable {
                 reason: format!("bad backend address {addr}: {e}"),
             })?
             .tcp_nodelay(true)
-            .connect_timeout(timeout)
+            .connect_timeout(timeout);
+        let channel = endpoint
+            .clone()
             .connect()
             .await
             .map_err(|e| Error::Unavailable {
                 reason: format!("cannot connect to the backend at {addr}: {e}"),
             })?;
-        let health = HealthServiceClient::with_interceptor(channel, BearerAuth { header })
-            .max_decoding_message_size(MAX_RESPONSE_BYTES);
-        Ok(Self { health })
+        let health = HealthServiceClient::with_interceptor(
+            channel.clone(),
+            BearerAuth {
+                header: header.clone(),
+            },
+        )
+        .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        // Every stream connection can hold a full window on every stream at once, so stalled
+        // streams never use up the connection's window and block their neighbours.
+        let stream_endpoint = endpoint
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(STREAM_WINDOW_BYTES * STREAMS_PER_CONNECTION as u32);
+        Ok(Self {
+            id: INCARNATIONS.fetch_add(1, Ordering::Relaxed),
+            health,
+            unary: channel,
+            auth: header,
+            streams: Arc::new(StreamConnections {
+                endpoint: stream_endpoint,
+                connections: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Which incarnation this client talks to.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.id
+    }
+
+    /// The unary connection, without the token (see [`Self::authorization`]).
+    pub(crate) fn unary_channel(&self) -> Channel {
+        self.unary.clone()
+    }
+
+    /// The `authorization` header value every call carries.
+    pub(crate) fn authorization(&self) -> &MetadataValue<Ascii> {
+        &self.auth
     }
 
     /// Echoes `message` through the backend.
-    pub async fn ping(&self, message: String, timeout: Duration) -> Result<PingResponse> {
+    pub(crate) async fn ping(
+        &self,
+        message: String,
+        timeout: Duration,
+    ) -> std::result::Result<PingResponse, Failure> {
         let mut client = self.health.clone();
-        let response = with_deadline(
+        with_deadline(
             timeout,
             client.ping(request(PingRequest { message }, timeout)),
         )
-        .await?;
-        Ok(response.into())
+        .await
     }
 
     /// Asks the backend for its health and identity.
-    pub async fn check(&self, timeout: Duration) -> Result<HealthCheckResponse> {
+    pub(crate) async fn check(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<HealthCheckResponse, Failure> {
         let mut client = self.health.clone();
-        let response = with_deadline(
+        with_deadline(
             timeout,
             client.check(request(HealthCheckRequest {}, timeout)),
         )
-        .await?;
-        Ok(response.into())
+        .await
+    }
+
+    /// One unary call of any method with the request's protobuf bytes, answering the response's.
+    pub(crate) async fn unary(
+        &self,
+        method: &Method,
+        body: Bytes,
+        timeout: Duration,
+    ) -> std::result::Result<Bytes, Failure> {
+        let mut grpc = tonic::client::Grpc::new(self.unary.clone())
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let mut request = request(body, timeout);
+        request
+            .metadata_mut()
+            .insert("authorization", self.auth.clone());
+        let path = method.path();
+        with_deadline(timeout, async move {
+            grpc.ready()
+                .await
+                .map_err(|e| tonic::Status::from_error(e.into()))?;
+            grpc.unary(request, path, RawCodec).await
+        })
+        .await
+    }
+
+    /// A slot on a stream connection, held for the life of one stream.
+    pub(crate) fn stream_slot(&self) -> Result<StreamSlot> {
+        self.streams.acquire()
+    }
+
+    /// Opens a server stream of any method on `slot`'s connection; resolves once the backend sent
+    /// its response headers. The status is left raw: the stream path classifies it.
+    pub(crate) async fn server_streaming(
+        &self,
+        slot: &StreamSlot,
+        method: &Method,
+        body: Bytes,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Streaming<Bytes>, tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(slot.connection.channel.clone())
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let mut request = tonic::Request::new(body);
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        request
+            .metadata_mut()
+            .insert("authorization", self.auth.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::from_error(e.into()))?;
+        grpc.server_streaming(request, method.path(), RawCodec)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// The stream connections of one incarnation, dialled as streams need them.
+struct StreamConnections {
+    endpoint: Endpoint,
+    connections: Mutex<Vec<Arc<StreamConnection>>>,
+}
+
+struct StreamConnection {
+    channel: Channel,
+    open: AtomicUsize,
+}
+
+/// One stream's claim on a stream connection; released when dropped.
+pub(crate) struct StreamSlot {
+    connection: Arc<StreamConnection>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.connection.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl StreamConnections {
+    fn acquire(&self) -> Result<StreamSlot> {
+        let mut connections = self
+            .connections
+            .lock()
+            .map_err(|_| Error::Io(std::io::Error::other("stream connection pool poisoned")))?;
+        // Counts only change under this lock (increments) or drop (decrements), so a connection
+        // seen below the limit stays below it until the increment.
+        if let Some(connection) = connections
+            .iter()
+            .find(|c| c.open.load(Ordering::Acquire) < STREAMS_PER_CONNECTION)
+        {
+            connection.open.fetch_add(1, Ordering::AcqRel);
+            return Ok(StreamSlot {
+                connection: Arc::clone(connection),
+            });
+        }
+        if connections.len() >= MAX_STREAM_CONNECTIONS {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "too many open streams: {} are open on this backend, the limit; end some before opening more",
+                    STREAMS_PER_CONNECTION * MAX_STREAM_CONNECTIONS
+                ),
+            });
+        }
+        // Lazy: the connection is dialled by the first stream on it, within that stream's call.
+        let connection = Arc::new(StreamConnection {
+            channel: self.endpoint.connect_lazy(),
+            open: AtomicUsize::new(1),
+        });
+        log::debug!(
+            "anysync: stream connection {} opened",
+            connections.len() + 1
+        );
+        connections.push(Arc::clone(&connection));
+        Ok(StreamSlot { connection })
     }
 }
 
@@ -110,12 +296,92 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 async fn with_deadline<T>(
     timeout: Duration,
     call: impl Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T> {
+) -> std::result::Result<T, Failure> {
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(classify(status, timeout)),
-        Err(_) => Err(Error::DeadlineExceeded { timeout }),
+        // grpc-go resets a stream whose `grpc-timeout` ran out (RST_STREAM CANCEL), which can beat
+        // our own timer by a hair: that is the deadline passing, not a broken connection.
+        Ok(Err(status)) if deadline_reset(&status, started.elapsed(), timeout) => Err(Failure {
+            error: Error::DeadlineExceeded { timeout },
+            sent: true,
+        }),
+        Ok(Err(status)) => Err(Failure {
+            sent: !never_sent(&status),
+            error: classify(status, timeout),
+        }),
+        Err(_) => Err(Failure {
+            error: Error::DeadlineExceeded { timeout },
+            sent: true,
+        }),
     }
+}
+
+/// A failed call, and whether the request may have reached the backend.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    /// `false` only when the connection could not even be made (the backend's port was closed:
+    /// it exited): then nothing was sent, and trying the next incarnation is safe.
+    pub(crate) sent: bool,
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Self {
+        failure.error
+    }
+}
+
+/// Whether a status is tonic's report of a refused connection (the call was never written).
+/// How early a server-side deadline may fire before ours: `grpc-timeout` is sent in whole units
+/// and the server starts its timer when the headers arrive.
+const DEADLINE_SLACK: Duration = Duration::from_millis(5);
+
+/// Whether `status` is the server cancelling the stream (RST_STREAM CANCEL) once the call's
+/// deadline had (all but) passed.
+fn deadline_reset(status: &tonic::Status, elapsed: Duration, timeout: Duration) -> bool {
+    if elapsed + DEADLINE_SLACK < timeout {
+        return false;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<h2::Error>()
+            .is_some_and(|e| e.is_remote() && e.reason() == Some(h2::Reason::CANCEL))
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        // hyper cancels a request it never handed to the connection ("connection closed", "not
+        // ready"): during a restart the old incarnation's connection closes under queued calls.
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
+        // A stream the server refused was not processed (RFC 9113 §8.7): safe to send again.
+        if error
+            .downcast_ref::<h2::Error>()
+            .is_some_and(|e| e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM))
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Maps a failed call's status into our error.
@@ -124,7 +390,7 @@ async fn with_deadline<T>(
 /// transport failure carries that failure as its `source`: a backend that dies under a call surfaces
 /// as UNKNOWN "transport error" or CANCELLED "operation was canceled", which tells the caller
 /// nothing it can act on. To the caller that is the backend being unavailable, so it says so.
-fn classify(status: tonic::Status, timeout: Duration) -> Error {
+pub(crate) fn classify(status: tonic::Status, timeout: Duration) -> Error {
     if is_deadline(&status) {
         return Error::DeadlineExceeded { timeout };
     }

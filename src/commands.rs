@@ -1,9 +1,16 @@
-//! The front end's entry points: thin wrappers over [`Anysync`](crate::Anysync), no logic.
+//! The front end's entry points: thin wrappers over [`Anysync`](crate::Anysync) and the IPC
+//! glue of src/ipc.rs, no logic.
 
-use tauri::{command, AppHandle, Runtime};
+use std::sync::Arc;
+
+use tauri::ipc::{CommandScope, GlobalScope, Request, Response};
+use tauri::{command, AppHandle, Runtime, Webview};
 
 use crate::error::Result;
-use crate::models::{HealthCheckResponse, LogRecord, PingResponse, Status};
+use crate::ipc::{self, ChannelSink};
+use crate::models::{LogRecord, Status};
+use crate::proto::{HealthCheckResponse, PingResponse};
+use crate::scope::MethodScope;
 use crate::AnysyncExt;
 
 #[command]
@@ -29,4 +36,47 @@ pub(crate) async fn restart<R: Runtime>(app: AppHandle<R>) -> Result<Status> {
 #[command]
 pub(crate) fn logs<R: Runtime>(app: AppHandle<R>) -> Vec<LogRecord> {
     app.anysync().logs()
+}
+
+#[command]
+pub(crate) async fn call<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    request: Request<'_>,
+    command_scope: CommandScope<MethodScope>,
+    global_scope: GlobalScope<MethodScope>,
+) -> Result<Response> {
+    let call = ipc::invocation(&request, &command_scope, &global_scope)?;
+    let response = app.anysync().call_for(&ipc::owner(&webview), call).await?;
+    Ok(Response::new(Vec::from(response)))
+}
+
+#[command]
+pub(crate) async fn stream<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    request: Request<'_>,
+    command_scope: CommandScope<MethodScope>,
+    global_scope: GlobalScope<MethodScope>,
+) -> Result<()> {
+    let stream = ipc::stream_invocation(&request, &command_scope, &global_scope)?;
+    let sink = Arc::new(ChannelSink(stream.channel.channel_on(webview.clone())));
+    app.anysync()
+        .stream_for(&ipc::owner(&webview), stream, sink)
+        .await
+}
+
+#[command]
+pub(crate) fn credit<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    id: String,
+    n: u32,
+) -> Result<()> {
+    app.anysync().credit(&ipc::owner(&webview), &id, n)
+}
+
+#[command]
+pub(crate) fn cancel<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, id: String) {
+    app.anysync().cancel(&ipc::owner(&webview), &id);
 }

@@ -5,10 +5,17 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Runtime};
 
+use bytes::Bytes;
+
+use crate::calls::{Calls, CancelReason, Control, Owner};
 use crate::config::SupervisorConfig;
-use crate::error::Result;
-use crate::models::{HealthCheckResponse, LogRecord, PingResponse, Status};
+use crate::error::{Error, Result};
+use crate::ipc::{Invocation, StreamInvocation};
+use crate::models::{LogRecord, Status};
+use crate::proto::{HealthCheckResponse, PingResponse};
+use crate::stream::{check_credit, FrameSink};
 use crate::supervisor::{EventSink, Supervisor};
+use crate::transport::BackendChannel;
 
 /// The event carrying every [`Status`] change.
 pub const STATUS_EVENT: &str = "anysync://status";
@@ -21,6 +28,8 @@ pub const LOG_EVENT: &str = "anysync://log";
 #[derive(Debug, Clone)]
 pub struct Anysync {
     supervisor: Arc<Supervisor>,
+    /// The front end's open calls and streams, per webview.
+    calls: Arc<Calls>,
 }
 
 struct AppEvents<R: Runtime>(AppHandle<R>);
@@ -44,6 +53,7 @@ pub(crate) fn init<R: Runtime>(app: &AppHandle<R>, config: SupervisorConfig) -> 
     let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
     Anysync {
         supervisor: Arc::new(Supervisor::start_on(&runtime, config, sink)),
+        calls: Arc::default(),
     }
 }
 
@@ -56,6 +66,100 @@ impl Anysync {
     /// The backend's health and identity.
     pub async fn health(&self) -> Result<HealthCheckResponse> {
         self.supervisor.health().await
+    }
+
+    /// One unary call of any method with the request message's protobuf bytes; see
+    /// [`Supervisor::call`].
+    pub async fn call(
+        &self,
+        method: &str,
+        request: Bytes,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Bytes> {
+        self.supervisor.call(method, request, timeout).await
+    }
+
+    /// An authenticated channel for the app's own tonic-generated clients that always follows the
+    /// current backend incarnation: `FooClient::new(app.anysync().channel())`. See
+    /// [`Supervisor::channel`].
+    pub fn channel(&self) -> BackendChannel {
+        self.supervisor.channel()
+    }
+
+    /// The supervisor itself, for what the handle does not wrap (e.g. [`Supervisor::open_stream`]).
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// The `call` command: registered under its id (when it has one) so `cancel` reaches it.
+    pub(crate) async fn call_for(&self, owner: &Owner, call: Invocation) -> Result<Bytes> {
+        let Invocation {
+            method,
+            id,
+            timeout,
+            body,
+        } = call;
+        let Some(id) = id else {
+            return self.supervisor.call_method(&method, body, timeout).await;
+        };
+        let control = Control::new(0);
+        let _registration = self.calls.register(owner, &id, Arc::clone(&control))?;
+        // Losing the race drops the call's future, which resets its HTTP/2 stream: the Go
+        // handler's context is done.
+        tokio::select! {
+            result = self.supervisor.call_method(&method, body, timeout) => result,
+            reason = control.cancelled() => Err(Error::Cancelled {
+                what: match reason {
+                    CancelReason::Caller => format!("call {id:?} ({method})"),
+                    CancelReason::OwnerGone => format!("call {id:?} ({method}) of a webview that went away"),
+                },
+            }),
+        }
+    }
+
+    /// The `stream` command: registers the stream, then runs it in the background.
+    pub(crate) async fn stream_for(
+        &self,
+        owner: &Owner,
+        stream: StreamInvocation,
+        sink: Arc<dyn FrameSink>,
+    ) -> Result<()> {
+        let control = Control::new(stream.credit);
+        let registration = self
+            .calls
+            .register(owner, &stream.id, Arc::clone(&control))?;
+        let call = stream.call;
+        self.supervisor
+            .start_stream(
+                call.method,
+                call.body,
+                call.timeout,
+                control,
+                sink,
+                Some(registration),
+            )
+            .await
+    }
+
+    /// The `credit` command.
+    pub(crate) fn credit(&self, owner: &Owner, id: &str, n: u32) -> Result<()> {
+        self.calls.credit(&owner.webview, id, check_credit(n)?);
+        Ok(())
+    }
+
+    /// The `cancel` command.
+    pub(crate) fn cancel(&self, owner: &Owner, id: &str) {
+        self.calls.cancel(&owner.webview, id);
+    }
+
+    /// The webview reloads: what it opened has no one to report to any more.
+    pub(crate) fn webview_gone(&self, webview: &str) {
+        self.calls.webview_gone(webview);
+    }
+
+    /// The window was destroyed, with its webviews.
+    pub(crate) fn window_gone(&self, window: &str) {
+        self.calls.window_gone(window);
     }
 
     /// The supervisor's latest status.

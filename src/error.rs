@@ -109,6 +109,31 @@ impl From<tonic::Code> for GrpcCode {
     }
 }
 
+impl From<GrpcCode> for tonic::Code {
+    fn from(code: GrpcCode) -> Self {
+        use GrpcCode as G;
+        match code {
+            G::Ok => Self::Ok,
+            G::Cancelled => Self::Cancelled,
+            G::Unknown => Self::Unknown,
+            G::InvalidArgument => Self::InvalidArgument,
+            G::DeadlineExceeded => Self::DeadlineExceeded,
+            G::NotFound => Self::NotFound,
+            G::AlreadyExists => Self::AlreadyExists,
+            G::PermissionDenied => Self::PermissionDenied,
+            G::ResourceExhausted => Self::ResourceExhausted,
+            G::FailedPrecondition => Self::FailedPrecondition,
+            G::Aborted => Self::Aborted,
+            G::OutOfRange => Self::OutOfRange,
+            G::Unimplemented => Self::Unimplemented,
+            G::Internal => Self::Internal,
+            G::Unavailable => Self::Unavailable,
+            G::DataLoss => Self::DataLoss,
+            G::Unauthenticated => Self::Unauthenticated,
+        }
+    }
+}
+
 impl std::fmt::Display for GrpcCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -225,9 +250,57 @@ pub enum Error {
         message: String,
     },
 
+    /// The front end called a method its capabilities do not grant (nothing was sent to the backend).
+    #[error("{}", permission_denied_message(.method, .denied_by.as_deref()))]
+    PermissionDenied {
+        /// The method, `package.Service/Method`.
+        method: String,
+        /// The `deny` entry that matched, when one did (deny wins over allow).
+        denied_by: Option<String>,
+    },
+
+    /// A request the plugin refused before sending it: a malformed method name, header or argument.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+
+    /// The call or stream was cancelled by its caller (`cancel`, or its webview reloaded or closed).
+    #[error("{what} was cancelled by the caller")]
+    Cancelled {
+        /// Which call, e.g. `call "c7" (example.v1.CounterService/Sleep)`.
+        what: String,
+    },
+
+    /// A limit of the plugin was reached, e.g. the number of open streams.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// Which limit, and what to do.
+        message: String,
+    },
+
     /// An I/O error talking to the sidecar.
     #[error("I/O error talking to the sidecar: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The permission a front end needs for `method`, as it goes into a capability file.
+pub(crate) fn capability_entry(method: &str) -> String {
+    format!(r#"{{ "identifier": "anysync:allow-call", "allow": [{{ "method": "{method}" }}] }}"#)
+}
+
+fn permission_denied_message(method: &str, denied_by: Option<&str>) -> String {
+    match denied_by {
+        Some(pattern) => format!(
+            "the front end may not call {method}: the capability's deny entry {{ \"method\": \"{pattern}\" }} of anysync:allow-call forbids it (deny wins over allow); nothing was sent to the backend"
+        ),
+        None => format!(
+            "the front end may not call {method}: add {} to the permissions of this window's capability (src-tauri/capabilities/*.json), or a glob such as \"{}/*\"; nothing was sent to the backend",
+            capability_entry(method),
+            method.split('/').next().unwrap_or(method)
+        ),
+    }
 }
 
 fn stderr_suffix(tail: &[String]) -> String {
@@ -254,6 +327,10 @@ impl Error {
             Self::NotRunning { .. } => "NOT_RUNNING",
             Self::SidecarFailed { .. } => "SIDECAR_FAILED",
             Self::Config { .. } => "CONFIG",
+            Self::PermissionDenied { .. } => GrpcCode::PermissionDenied.as_str(),
+            Self::InvalidArgument { .. } => GrpcCode::InvalidArgument.as_str(),
+            Self::Cancelled { .. } => GrpcCode::Cancelled.as_str(),
+            Self::ResourceExhausted { .. } => GrpcCode::ResourceExhausted.as_str(),
             Self::Io(_) => "IO",
         }
     }
@@ -280,6 +357,11 @@ impl Error {
             Self::Config { key, .. } => Some(json!({ "key": key })),
             Self::NotRunning { state } => Some(json!({ "state": state })),
             Self::DeadlineExceeded { timeout } => Some(json!({ "timeoutMs": timeout.as_millis() })),
+            Self::PermissionDenied { method, denied_by } => Some(json!({
+                "method": method,
+                "permission": "anysync:allow-call",
+                "deniedBy": denied_by,
+            })),
             _ => None,
         }
     }
@@ -302,6 +384,34 @@ impl Error {
             message: self.to_string(),
             details: self.details(),
         }
+    }
+}
+
+impl Error {
+    /// The same error as a gRPC status, for Rust callers that talk tonic (the channel of
+    /// [`Supervisor::channel`](crate::Supervisor::channel)). The plugin's own codes map to the gRPC
+    /// code a generic client acts on: a backend that is not running is UNAVAILABLE, a failed one
+    /// FAILED_PRECONDITION (restart it first).
+    pub fn to_status(&self) -> tonic::Status {
+        use tonic::Code as C;
+        let code = match self {
+            Self::Backend { code, .. } => (*code).into(),
+            Self::Unavailable { .. } | Self::NotRunning { .. } | Self::SidecarExited { .. } => {
+                C::Unavailable
+            }
+            Self::DeadlineExceeded { .. } => C::DeadlineExceeded,
+            Self::PermissionDenied { .. } => C::PermissionDenied,
+            Self::InvalidArgument { .. } => C::InvalidArgument,
+            Self::Cancelled { .. } => C::Cancelled,
+            Self::ResourceExhausted { .. } => C::ResourceExhausted,
+            Self::SidecarFailed { .. } => C::FailedPrecondition,
+            _ => C::Unavailable,
+        };
+        let message = match self {
+            Self::Backend { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        tonic::Status::new(code, message)
     }
 }
 

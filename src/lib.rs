@@ -17,24 +17,35 @@
 #![warn(missing_docs)]
 
 use tauri::plugin::TauriPlugin;
-use tauri::{Manager, RunEvent, Runtime};
+use tauri::webview::PageLoadEvent;
+use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 
+mod calls;
 mod client;
+mod codec;
 mod commands;
 mod config;
 #[cfg(desktop)]
 mod desktop;
 mod error;
+mod ipc;
+mod method;
 // Compiled in desktop tests too, so the mobile stand-in is checked on every platform.
 #[cfg(any(mobile, test))]
 mod mobile;
 mod models;
+mod proto_serde;
+mod scope;
 mod sidecar;
+mod stream;
 mod supervisor;
+mod transport;
 
-/// The stubs generated from `go-backend/api/proto` by `npm run gen`.
+/// The messages and clients generated from `go-backend/api/proto` by `npm run gen` (tonic-prost,
+/// with serde derives: these are also the IPC types of `ping` and `health`). Use the clients with
+/// [`Anysync::channel`]: `HealthServiceClient::new(app.anysync().channel())`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
-mod proto {
+pub mod proto {
     include!("generated/anysync.v1.rs");
 }
 
@@ -42,15 +53,22 @@ pub use config::{BackendLogLevel, Config, SupervisorConfig, SIDECAR_NAME};
 #[cfg(desktop)]
 pub use desktop::{Anysync, LOG_EVENT, STATUS_EVENT};
 pub use error::{Error, ErrorInfo, GrpcCode, Result};
+pub use ipc::{CALL_ID_HEADER, CHANNEL_HEADER, CREDIT_HEADER, METHOD_HEADER, TIMEOUT_HEADER};
 #[cfg(mobile)]
 pub use mobile::{unsupported, Anysync, LOG_EVENT, STATUS_EVENT, UNSUPPORTED_MESSAGE};
-pub use models::{
-    HealthCheckResponse, LogLevel, LogRecord, PingResponse, ServingStatus, State, Status,
-};
+pub use models::{LogLevel, LogRecord, State, Status};
+pub use proto::health_check_response::ServingStatus;
+pub use proto::{HealthCheckResponse, PingResponse};
+pub use scope::MethodScope;
 pub use sidecar::{
     parse_handshake, parse_log_line, Handshake, Token, LOG_TARGET, PROTOCOL_VERSION,
 };
+pub use stream::{
+    parse_frames, Frame, FrameSink, StreamHandle, StreamOptions, FRAME_END, FRAME_MESSAGE,
+    MAX_BATCH_BYTES, MAX_CREDIT,
+};
 pub use supervisor::{EventSink, Supervisor};
+pub use transport::{BackendChannel, BoxError};
 
 /// Access to the plugin's API from any Tauri manager (`App`, `AppHandle`, `Window`, ...).
 pub trait AnysyncExt<R: Runtime> {
@@ -157,7 +175,11 @@ impl Builder {
                 commands::health,
                 commands::status,
                 commands::restart,
-                commands::logs
+                commands::logs,
+                commands::call,
+                commands::stream,
+                commands::credit,
+                commands::cancel
             ])
             .setup(move |app, api| {
                 let config = api
@@ -173,12 +195,31 @@ impl Builder {
                 app.manage(mobile::init(app, config));
                 Ok(())
             })
-            .on_event(|app, event| {
-                if let RunEvent::Exit = event {
+            // Calls and streams belong to the page that opened them: a reload (a new page starts
+            // loading) or a destroyed window cancels them, so none outlives its webview.
+            .on_page_load(|webview, payload| {
+                if payload.event() == PageLoadEvent::Started {
+                    if let Some(anysync) = webview.try_state::<Anysync>() {
+                        anysync.webview_gone(webview.label());
+                    }
+                }
+            })
+            .on_event(|app, event| match event {
+                RunEvent::Exit => {
                     if let Some(anysync) = app.try_state::<Anysync>() {
                         anysync.shutdown_blocking();
                     }
                 }
+                RunEvent::WindowEvent {
+                    label,
+                    event: WindowEvent::Destroyed,
+                    ..
+                } => {
+                    if let Some(anysync) = app.try_state::<Anysync>() {
+                        anysync.window_gone(label);
+                    }
+                }
+                _ => {}
             })
             .build()
     }

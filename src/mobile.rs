@@ -15,9 +15,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tauri::{AppHandle, Runtime};
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::calls::Owner;
 use crate::config::SupervisorConfig;
 use crate::error::{Error, GrpcCode, Result};
-use crate::models::{HealthCheckResponse, LogRecord, PingResponse, State, Status};
+use crate::ipc::{Invocation, StreamInvocation};
+use crate::models::{LogRecord, State, Status};
+use crate::proto::{HealthCheckResponse, PingResponse};
+use crate::stream::FrameSink;
+use crate::transport::BackendChannel;
 
 /// The event carrying every [`Status`] change (never emitted on mobile yet).
 pub const STATUS_EVENT: &str = "anysync://status";
@@ -81,6 +90,49 @@ impl Anysync {
         Err(unsupported())
     }
 
+    /// Fails with [`unsupported`] on mobile.
+    pub async fn call(
+        &self,
+        _method: &str,
+        _request: Bytes,
+        _timeout: Option<std::time::Duration>,
+    ) -> Result<Bytes> {
+        Err(unsupported())
+    }
+
+    /// A channel whose every call fails: the backend is never running on mobile (the status is
+    /// FAILED_PRECONDITION carrying the [`unsupported`] message).
+    pub fn channel(&self) -> BackendChannel {
+        BackendChannel::new(
+            crate::supervisor::detached(self.status.clone()),
+            std::time::Duration::ZERO,
+        )
+    }
+
+    pub(crate) async fn call_for(&self, _owner: &Owner, _call: Invocation) -> Result<Bytes> {
+        Err(unsupported())
+    }
+
+    pub(crate) async fn stream_for(
+        &self,
+        _owner: &Owner,
+        _stream: StreamInvocation,
+        _sink: Arc<dyn FrameSink>,
+    ) -> Result<()> {
+        Err(unsupported())
+    }
+
+    /// Nothing is ever open on mobile.
+    pub(crate) fn credit(&self, _owner: &Owner, _id: &str, _n: u32) -> Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn cancel(&self, _owner: &Owner, _id: &str) {}
+
+    pub(crate) fn webview_gone(&self, _webview: &str) {}
+
+    pub(crate) fn window_gone(&self, _window: &str) {}
+
     /// Always `failed`, with the [`unsupported`] error as its last error.
     pub fn status(&self) -> Status {
         self.status.clone()
@@ -133,6 +185,23 @@ mod tests {
             assert_unsupported(&anysync.ping("hi".into()).await.expect_err("ping"));
             assert_unsupported(&anysync.health().await.expect_err("health"));
             assert_unsupported(&anysync.restart().await.expect_err("restart"));
+            assert_unsupported(
+                &anysync
+                    .call("anysync.v1.HealthService/Ping", Bytes::new(), None)
+                    .await
+                    .expect_err("call"),
+            );
+            let mut client =
+                crate::proto::health_service_client::HealthServiceClient::new(anysync.channel());
+            let status = client
+                .ping(crate::proto::PingRequest::default())
+                .await
+                .expect_err("the channel fails");
+            assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+            assert!(
+                status.message().contains("does not support Android"),
+                "{status:?}"
+            );
             anysync.shutdown().await;
         });
         anysync.shutdown_blocking();

@@ -1,85 +1,10 @@
-//! Types that cross the IPC boundary to the front end (serde, camelCase).
-//!
-//! The response shapes mirror the `.proto` messages field for field, so that the TypeScript types
-//! generated from the same `.proto` (ts-proto, `onlyTypes`) describe exactly this JSON.
+//! Plugin types that cross the IPC boundary to the front end (serde, camelCase): the supervisor's
+//! status and the backend's log records. The backend's own messages are not here: the generated
+//! protobuf types (crate::proto) cross as they are.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorInfo;
-use crate::proto;
-
-/// The answer to [`ping`](crate::Anysync::ping): the echo and when the backend handled it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PingResponse {
-    /// The request's message, unchanged.
-    pub message: String,
-    /// When the backend handled the request, microseconds since the Unix epoch.
-    pub handled_at_unix_micros: i64,
-}
-
-impl From<proto::PingResponse> for PingResponse {
-    fn from(response: proto::PingResponse) -> Self {
-        Self {
-            message: response.message,
-            handled_at_unix_micros: response.handled_at_unix_micros,
-        }
-    }
-}
-
-/// Whether the backend accepts new work, by the `.proto` enum's value names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ServingStatus {
-    /// The backend did not say; treat as not serving.
-    #[serde(rename = "SERVING_STATUS_UNSPECIFIED")]
-    Unspecified,
-    /// The backend accepts and handles requests.
-    #[serde(rename = "SERVING_STATUS_SERVING")]
-    Serving,
-    /// The backend is shutting down or not ready.
-    #[serde(rename = "SERVING_STATUS_NOT_SERVING")]
-    NotServing,
-}
-
-impl From<proto::health_check_response::ServingStatus> for ServingStatus {
-    fn from(status: proto::health_check_response::ServingStatus) -> Self {
-        use proto::health_check_response::ServingStatus as S;
-        match status {
-            S::Unspecified => Self::Unspecified,
-            S::Serving => Self::Serving,
-            S::NotServing => Self::NotServing,
-        }
-    }
-}
-
-/// The answer to [`health`](crate::Anysync::health): the backend's identity and serving status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCheckResponse {
-    /// Whether the backend serves requests right now.
-    pub status: ServingStatus,
-    /// The backend's semantic version.
-    pub version: String,
-    /// The launch-protocol version the backend speaks.
-    pub protocol_version: u32,
-    /// Milliseconds since the backend started serving.
-    pub uptime_ms: i64,
-    /// The backend's process id.
-    pub pid: i32,
-}
-
-impl From<proto::HealthCheckResponse> for HealthCheckResponse {
-    fn from(response: proto::HealthCheckResponse) -> Self {
-        Self {
-            status: response.status().into(),
-            version: response.version,
-            protocol_version: response.protocol_version,
-            uptime_ms: response.uptime_ms,
-            pid: response.pid,
-        }
-    }
-}
 
 /// The supervisor's lifecycle state.
 ///

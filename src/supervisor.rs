@@ -7,14 +7,22 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::client::Client;
+use std::future::Future;
+
+use crate::calls::{Control, Registration};
+use crate::client::{Client, Failure};
 use crate::config::SupervisorConfig;
 use crate::error::{Error, ErrorInfo, Result};
-use crate::models::{HealthCheckResponse, LogRecord, PingResponse, State, Status};
+use crate::method::Method;
+use crate::models::{LogRecord, State, Status};
+use crate::proto::{HealthCheckResponse, PingResponse};
 use crate::sidecar::{self, contained, Incarnation, LogBook};
+use crate::stream::{check_credit, FrameSink, Pump, StreamHandle, StreamOptions};
+use crate::transport::BackendChannel;
 
 /// Where the supervisor reports what happens: state changes and backend log records.
 ///
@@ -37,11 +45,14 @@ enum Command {
 }
 
 #[derive(Clone)]
-struct Snapshot {
-    status: Status,
+pub(crate) struct Snapshot {
+    pub(crate) status: Status,
     /// The live incarnation's client; `Some` exactly while `Running`.
-    client: Option<Client>,
+    pub(crate) client: Option<Client>,
 }
+
+/// What callers watch: the latest snapshot.
+pub(crate) type Snapshots = watch::Receiver<Snapshot>;
 
 /// Supervises one Go backend: starts it, watches it, restarts it, stops it.
 ///
@@ -50,6 +61,8 @@ struct Snapshot {
 /// wait for it.
 pub struct Supervisor {
     config: SupervisorConfig,
+    /// Where stream tasks run: the runtime the supervisor was started on.
+    runtime: tokio::runtime::Handle,
     snapshots: watch::Receiver<Snapshot>,
     commands: mpsc::UnboundedSender<Command>,
     logs: Arc<LogBook>,
@@ -107,6 +120,7 @@ impl Supervisor {
         runtime.spawn(task.run());
         Self {
             config,
+            runtime: runtime.clone(),
             snapshots,
             commands,
             logs,
@@ -130,20 +144,163 @@ impl Supervisor {
 
     /// Echoes `message` through the backend, waiting for a (re)starting backend up to the call deadline.
     pub async fn ping(&self, message: String) -> Result<PingResponse> {
-        let deadline = Instant::now() + self.config.call_timeout;
-        let client = self.client_before(deadline).await?;
-        client
-            .ping(message, remaining(deadline, self.config.call_timeout)?)
-            .await
+        self.attempt(self.config.call_timeout, |client, left| {
+            let message = message.clone();
+            async move { client.ping(message, left).await }
+        })
+        .await
     }
 
     /// The backend's health and identity, waiting for a (re)starting backend up to the call deadline.
     pub async fn health(&self) -> Result<HealthCheckResponse> {
-        let deadline = Instant::now() + self.config.call_timeout;
-        let client = self.client_before(deadline).await?;
-        client
-            .check(remaining(deadline, self.config.call_timeout)?)
-            .await
+        self.attempt(self.config.call_timeout, |client, left| async move {
+            client.check(left).await
+        })
+        .await
+    }
+
+    /// One unary call of any method: `method` is `package.Service/Method`, `request` the request
+    /// message's protobuf bytes; answers the response message's bytes.
+    ///
+    /// `timeout` bounds the whole call, including waiting for a (re)starting backend; it is capped
+    /// by (and defaults to) `callTimeoutMs`. Bytes that are not a valid message are the backend's to
+    /// reject (INTERNAL or INVALID_ARGUMENT). Rust code with generated clients may prefer
+    /// [`Self::channel`].
+    pub async fn call(
+        &self,
+        method: &str,
+        request: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes> {
+        let method = Method::parse(method)?;
+        self.call_method(&method, request, timeout).await
+    }
+
+    pub(crate) async fn call_method(
+        &self,
+        method: &Method,
+        request: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes> {
+        self.attempt(self.bounded_timeout(timeout), |client, left| {
+            // A clone of `Bytes` shares the buffer.
+            let request = request.clone();
+            async move { client.unary(method, request, left).await }
+        })
+        .await
+    }
+
+    /// Runs one call on the running incarnation within `timeout`, waiting for it first. A call
+    /// that could not even connect (the backend exited before the supervisor noticed) was never
+    /// sent, so it waits for the next incarnation and goes there, within the same deadline.
+    async fn attempt<T, F, Fut>(&self, timeout: Duration, mut call: F) -> Result<T>
+    where
+        F: FnMut(Client, Duration) -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failure>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let client = self.client_before_within(deadline, timeout).await?;
+            let incarnation = client.incarnation();
+            match call(client, remaining(deadline, timeout)?).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failure { error, sent: true }) => return Err(error),
+                Err(Failure { error, sent: false }) => {
+                    log::debug!("anysync: call not sent ({error}); waiting for the next backend");
+                    let mut snapshots = self.snapshots();
+                    if tokio::time::timeout_at(
+                        deadline,
+                        incarnation_ended(&mut snapshots, incarnation),
+                    )
+                    .await
+                    .is_err()
+                    {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `timeout` capped by `callTimeoutMs`, which is also the default.
+    pub(crate) fn bounded_timeout(&self, timeout: Option<Duration>) -> Duration {
+        timeout.map_or(self.config.call_timeout, |t| {
+            t.min(self.config.call_timeout)
+        })
+    }
+
+    /// An authenticated gRPC channel for any tonic-generated client, e.g.
+    /// `HealthServiceClient::new(supervisor.channel())`. It always routes to the current
+    /// incarnation (a call made while the backend restarts waits for it up to `callTimeoutMs`, then
+    /// fails UNAVAILABLE) and adds the bearer token. Cheap to clone.
+    pub fn channel(&self) -> BackendChannel {
+        BackendChannel::new(self.snapshots.clone(), self.config.call_timeout)
+    }
+
+    /// Opens a server-streaming call of any method and forwards it to `sink` as frames
+    /// (docs/call-path.md: `[kind u8][len u32 LE][body]`, kind 0 a message, kind 1 the end), taking
+    /// messages only while the stream holds credit. This is the path of the front end's `stream`
+    /// command; Rust code with generated clients may prefer [`Self::channel`].
+    ///
+    /// Waits for a (re)starting backend up to `callTimeoutMs`; an error here means nothing was
+    /// opened. Afterwards every outcome arrives at the sink as an end frame: OK, the backend's
+    /// status, CANCELLED, DEADLINE_EXCEEDED, or UNAVAILABLE when the backend incarnation ends
+    /// (crash, restart, shutdown).
+    pub async fn open_stream(
+        &self,
+        method: &str,
+        request: Bytes,
+        options: StreamOptions,
+        sink: Arc<dyn FrameSink>,
+    ) -> Result<StreamHandle> {
+        let method = Method::parse(method)?;
+        let control = Control::new(check_credit(options.credit)?);
+        self.start_stream(
+            method,
+            request,
+            options.timeout,
+            Arc::clone(&control),
+            sink,
+            None,
+        )
+        .await?;
+        Ok(StreamHandle::new(control))
+    }
+
+    /// Waits for the running backend, claims a stream slot and starts the stream's task.
+    pub(crate) async fn start_stream(
+        &self,
+        method: Method,
+        body: Bytes,
+        timeout: Option<Duration>,
+        control: Arc<Control>,
+        sink: Arc<dyn FrameSink>,
+        registration: Option<Registration>,
+    ) -> Result<()> {
+        let wait = self.bounded_timeout(timeout);
+        let client = self
+            .client_before_within(Instant::now() + wait, wait)
+            .await?;
+        let slot = client.stream_slot()?;
+        log::debug!("anysync: stream {method} opened");
+        let pump = Pump {
+            client,
+            slot,
+            snapshots: self.snapshots(),
+            method,
+            body,
+            timeout,
+            control,
+            sink,
+            registration,
+        };
+        self.runtime.spawn(pump.run());
+        Ok(())
+    }
+
+    /// The supervisor's snapshots, for the stream path and the channel.
+    pub(crate) fn snapshots(&self) -> Snapshots {
+        self.snapshots.clone()
     }
 
     /// Restarts the backend (also out of `Failed`, resetting the restart budget) and resolves with
@@ -171,42 +328,87 @@ impl Supervisor {
         }
     }
 
-    /// The client of the running backend, waiting while it starts or restarts.
-    async fn client_before(&self, deadline: Instant) -> Result<Client> {
-        let mut snapshots = self.snapshots.clone();
-        loop {
-            {
-                let snapshot = snapshots.borrow_and_update();
-                let status = &snapshot.status;
-                match (status.state, &snapshot.client) {
-                    (State::Running, Some(client)) => return Ok(client.clone()),
-                    (State::Failed, _) => return Err(failed_error(status)),
-                    (State::Stopping | State::Stopped, _) => {
-                        return Err(Error::NotRunning {
-                            state: status.state,
-                        })
-                    }
-                    _ => {}
+    /// The client of the running backend, waiting while it starts or restarts, until `deadline`
+    /// (the end of a call whose own timeout is `timeout`).
+    pub(crate) async fn client_before_within(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Client> {
+        running_client(self.snapshots.clone(), deadline, timeout).await
+    }
+}
+
+/// The client of the running backend, waiting while it starts or restarts until `deadline` (the
+/// end of a call whose timeout is `timeout`), then UNAVAILABLE.
+pub(crate) async fn running_client(
+    mut snapshots: Snapshots,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Client> {
+    let stopped = || Error::NotRunning {
+        state: State::Stopped,
+    };
+    loop {
+        {
+            let snapshot = snapshots.borrow_and_update();
+            let status = &snapshot.status;
+            match (status.state, &snapshot.client) {
+                (State::Running, Some(client)) => return Ok(client.clone()),
+                (State::Failed, _) => return Err(failed_error(status)),
+                (State::Stopping | State::Stopped, _) => {
+                    return Err(Error::NotRunning {
+                        state: status.state,
+                    })
                 }
+                _ => {}
             }
-            match tokio::time::timeout_at(deadline, snapshots.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(self.stopped()),
-                Err(_) => {
-                    let status = snapshots.borrow().status.clone();
-                    let last = status
-                        .last_error
-                        .map(|e| format!(" (last error: {e})"))
-                        .unwrap_or_default();
-                    return Err(Error::Unavailable {
-                        reason: format!(
-                            "the backend is {} and did not become running within {}ms{last}; the call was not sent",
-                            status.state,
-                            self.config.call_timeout.as_millis()
-                        ),
-                    });
-                }
+        }
+        match tokio::time::timeout_at(deadline, snapshots.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(stopped()),
+            Err(_) => {
+                let status = snapshots.borrow().status.clone();
+                let last = status
+                    .last_error
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default();
+                return Err(Error::Unavailable {
+                    reason: format!(
+                        "the backend is {} and did not become running within {}ms{last}; the call was not sent",
+                        status.state,
+                        timeout.as_millis()
+                    ),
+                });
             }
+        }
+    }
+}
+
+/// Snapshots of a backend that never runs (no supervisor behind them): callers see `status` at once.
+#[cfg_attr(not(any(mobile, test)), allow(dead_code))]
+pub(crate) fn detached(status: Status) -> Snapshots {
+    let (_, snapshots) = watch::channel(Snapshot {
+        status,
+        client: None,
+    });
+    snapshots
+}
+
+/// Resolves once the incarnation `id` is no longer the running one (it crashed, is restarting or
+/// stopping), or the supervisor is gone.
+pub(crate) async fn incarnation_ended(snapshots: &mut Snapshots, id: u64) {
+    loop {
+        let current = snapshots
+            .borrow_and_update()
+            .client
+            .as_ref()
+            .map(Client::incarnation);
+        if current != Some(id) {
+            return;
+        }
+        if snapshots.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -426,10 +628,14 @@ impl Task {
                 command = self.inbox.recv() => match command {
                     Some(Command::Restart(reply)) => {
                         self.waiting_restarts.push(reply);
-                        self.publish(None, |s| s.state = State::Stopping);
-                        incarnation.stop(self.config.shutdown_timeout).await;
+                        // Restarting, not Stopping: calls made while the old incarnation drains
+                        // wait for the new one within their own deadline instead of failing.
                         self.restart_times.clear();
-                        self.publish(None, |s| s.restarts += 1);
+                        self.publish(None, |s| {
+                            s.state = State::Restarting;
+                            s.restarts += 1;
+                        });
+                        incarnation.stop(self.config.shutdown_timeout).await;
                         return Phase::Launch(State::Restarting);
                     }
                     Some(Command::Shutdown(ack)) => return Phase::Stop(Some(incarnation), Some(ack)),
@@ -533,5 +739,5 @@ impl Task {
 
 async fn probe_after(client: Client, interval: Duration, timeout: Duration) -> Result<()> {
     tokio::time::sleep(interval).await;
-    client.check(timeout).await.map(drop)
+    client.check(timeout).await.map(drop).map_err(Error::from)
 }

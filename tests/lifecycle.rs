@@ -45,7 +45,7 @@ async fn starts_handshakes_and_answers_ping_and_health() {
     );
 
     let health = supervisor.health().await.expect("health");
-    assert_eq!(health.status, ServingStatus::Serving);
+    assert_eq!(health.status(), ServingStatus::Serving);
     assert_eq!((health.pid as u32, health.protocol_version), (pid, 1));
     assert_eq!(health.version, "0.1.0");
     assert!(health.uptime_ms >= 0);

@@ -4,11 +4,13 @@
  * @module
  */
 
+import type { CallOptions } from "@connectrpc/connect";
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
+import { createAnysyncClient, type AnysyncClient } from "./client.js";
 import { AnysyncError } from "./errors.js";
-import type { HealthCheckResponse, PingResponse } from "./proto.js";
+import { HealthService, type HealthCheckResponse, type PingResponse } from "./proto.js";
 import type { LogRecord, Status } from "./types.js";
 
 /**
@@ -38,10 +40,8 @@ export const STATUS_EVENT = "anysync://status";
  */
 export const LOG_EVENT = "anysync://log";
 
-/** Each command of the plugin and what it resolves with. */
+/** Each command of the plugin that is not a gRPC call, and what it resolves with. */
 interface Commands {
-  ping: PingResponse;
-  health: HealthCheckResponse;
   status: Status;
   restart: Status;
   logs: LogRecord[];
@@ -62,6 +62,14 @@ async function call<C extends keyof Commands>(command: C, args?: InvokeArgs): Pr
   }
 }
 
+let healthClient: AnysyncClient<typeof HealthService> | undefined;
+
+/** The HealthService client over the shared default transport, made on first use. */
+function healthService(): AnysyncClient<typeof HealthService> {
+  healthClient ??= createAnysyncClient(HealthService);
+  return healthClient;
+}
+
 /** Listens to one of the plugin's events, handing the handler the payload alone. */
 async function subscribe<E extends keyof Events>(event: E, handler: (payload: Events[E]) => void): Promise<UnlistenFn> {
   try {
@@ -75,45 +83,49 @@ async function subscribe<E extends keyof Events>(event: E, handler: (payload: Ev
 
 /**
  * Sends `message` through the whole path (front end, plugin, gRPC, Go backend) and back: the
- * cheapest way to check that the backend answers, and to measure the round trip.
+ * cheapest way to check that the backend answers, and to measure the round trip. A thin wrapper
+ * of `anysync.v1.HealthService/Ping` through the generated client and {@link anysyncTransport}.
  *
- * Needs the `anysync:allow-ping` permission (in `anysync:default`).
+ * Needs `anysync.v1.HealthService/*` in the `anysync:allow-call` scope (in `anysync:default`).
  *
  * @param message Any text; echoed unchanged.
- * @returns The echo and when the backend handled it.
+ * @param options connect's call options: `signal` (an `AbortSignal`: `CANCELLED`) and `timeoutMs`
+ * (`DEADLINE_EXCEEDED`; default: the plugin's `callTimeoutMs`).
+ * @returns The echo and when the backend handled it (`handledAtUnixMicros`, a `bigint`).
  * @throws {@link AnysyncError} e.g. `UNAVAILABLE` while the backend restarts, `DEADLINE_EXCEEDED`,
  * `SIDECAR_FAILED`, `NOT_RUNNING`, or `PERMISSION_DENIED` without the permission.
  * @example
  * ```ts
  * import { ping } from "tauri-plugin-anysync-api";
  *
- * const { message, handledAtUnixMicros } = await ping("hello");
- * console.log(message, new Date(handledAtUnixMicros / 1000));
+ * const { message, handledAtUnixMicros } = await ping("hello", { timeoutMs: 1_000 });
+ * console.log(message, new Date(Number(handledAtUnixMicros / 1000n)));
  * ```
  */
-export async function ping(message: string): Promise<PingResponse> {
-  return call("ping", { message });
+export async function ping(message: string, options?: CallOptions): Promise<PingResponse> {
+  return healthService().ping({ message }, options);
 }
 
 /**
  * Asks the backend whether it serves requests, with its version, launch-protocol version, pid and
- * uptime.
+ * uptime: `anysync.v1.HealthService/Check` through the generated client.
  *
- * Needs the `anysync:allow-health` permission (in `anysync:default`).
+ * Needs `anysync.v1.HealthService/*` in the `anysync:allow-call` scope (in `anysync:default`).
  *
- * @returns The backend's answer to `anysync.v1.HealthService/Check`.
+ * @param options connect's call options: `signal` and `timeoutMs`, as for {@link ping}.
+ * @returns The backend's answer (`uptimeMs` is a `bigint`).
  * @throws {@link AnysyncError} as {@link ping} does.
  * @example
  * ```ts
  * import { health, HealthCheckResponse_ServingStatus } from "tauri-plugin-anysync-api";
  *
  * const h = await health();
- * const serving = h.status === HealthCheckResponse_ServingStatus.SERVING_STATUS_SERVING;
+ * const serving = h.status === HealthCheckResponse_ServingStatus.SERVING;
  * console.log(`backend ${h.version}: ${serving ? "serving" : "not serving"}, up ${h.uptimeMs} ms`);
  * ```
  */
-export async function health(): Promise<HealthCheckResponse> {
-  return call("health");
+export async function health(options?: CallOptions): Promise<HealthCheckResponse> {
+  return healthService().check({}, options);
 }
 
 /**

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { Code, ConnectError } from "@connectrpc/connect";
+
 import type { ErrorDetails, ErrorInfo } from "./types.js";
 
 /**
@@ -197,6 +199,56 @@ function isErrorCode(value: unknown): value is AnysyncErrorCode {
   return typeof value === "string" && (ERROR_CODES as readonly string[]).includes(value);
 }
 
+/**
+ * connect's numeric {@link Code} for each plugin code: the gRPC code a gRPC client would have seen
+ * for the same failure. A fault only a fix can cure (a missing or incompatible sidecar, bad
+ * configuration, a supervisor that gave up, a stopped backend) is `FailedPrecondition`; one that
+ * may pass by itself (a sidecar that died or was slow to start, an I/O error) is `Unavailable`.
+ */
+const connectCodes: Readonly<Record<PluginErrorCode, Code>> = {
+  SIDECAR_NOT_FOUND: Code.FailedPrecondition,
+  SPAWN_FAILED: Code.FailedPrecondition,
+  HANDSHAKE_TIMEOUT: Code.Unavailable,
+  HANDSHAKE_INVALID: Code.FailedPrecondition,
+  INCOMPATIBLE_BACKEND: Code.FailedPrecondition,
+  SIDECAR_EXITED: Code.Unavailable,
+  NOT_RUNNING: Code.FailedPrecondition,
+  SIDECAR_FAILED: Code.FailedPrecondition,
+  CONFIG: Code.FailedPrecondition,
+  IO: Code.Unavailable,
+};
+
+/** connect's {@link Code} of each gRPC code, by number; `OK` is no failure and has no member. */
+const grpcConnectCodes: Readonly<Record<GrpcCode, Code>> = {
+  OK: Code.Unknown,
+  CANCELLED: Code.Canceled,
+  UNKNOWN: Code.Unknown,
+  INVALID_ARGUMENT: Code.InvalidArgument,
+  DEADLINE_EXCEEDED: Code.DeadlineExceeded,
+  NOT_FOUND: Code.NotFound,
+  ALREADY_EXISTS: Code.AlreadyExists,
+  PERMISSION_DENIED: Code.PermissionDenied,
+  RESOURCE_EXHAUSTED: Code.ResourceExhausted,
+  FAILED_PRECONDITION: Code.FailedPrecondition,
+  ABORTED: Code.Aborted,
+  OUT_OF_RANGE: Code.OutOfRange,
+  UNIMPLEMENTED: Code.Unimplemented,
+  INTERNAL: Code.Internal,
+  UNAVAILABLE: Code.Unavailable,
+  DATA_LOSS: Code.DataLoss,
+  UNAUTHENTICATED: Code.Unauthenticated,
+};
+
+/** connect's {@link Code} of an error code: the gRPC number, or the nearest one for a plugin code. */
+function toConnectCode(code: AnysyncErrorCode): Code {
+  return code in grpcConnectCodes ? grpcConnectCodes[code as GrpcCode] : connectCodes[code as PluginErrorCode];
+}
+
+/** The gRPC code name of connect's numeric code, when `value` is one. */
+function grpcCodeOfNumber(value: unknown): GrpcCode | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value > 0 ? GRPC_CODES[value] : undefined;
+}
+
 function isObject(value: unknown): value is Readonly<Record<PropertyKey, unknown>> {
   return typeof value === "object" && value !== null;
 }
@@ -324,8 +376,9 @@ export class AnysyncError extends Error {
    *   found", `INVALID_ARGUMENT` for "invalid args ...", else `UNKNOWN`;
    * - an `Error` (or any object with a string `message`) keeps its message, its `details`, and
    *   itself as `cause`; its code is its own `code` property when that is an
-   *   {@link AnysyncErrorCode}, else `CANCELLED` for an `AbortError`, `DEADLINE_EXCEEDED` for a
-   *   `TimeoutError`, `UNKNOWN` otherwise;
+   *   {@link AnysyncErrorCode}, connect's numeric code by its name for a `ConnectError` (whose
+   *   message loses connect's `[code]` prefix), else `CANCELLED` for an `AbortError`,
+   *   `DEADLINE_EXCEEDED` for a `TimeoutError`, `UNKNOWN` otherwise;
    * - anything else is `UNKNOWN`, with the value described in the message and kept as `cause`.
    *
    * @param reason The value to convert, typically what a `catch` caught.
@@ -354,6 +407,13 @@ export class AnysyncError extends Error {
         return new AnysyncError(message, code, withDetails(isPlainObject(reason) ? {} : { cause: reason }, details));
       }
       const options = withDetails({ cause: reason }, details);
+      const grpc = name === "ConnectError" ? grpcCodeOfNumber(code) : undefined;
+      if (grpc !== undefined) {
+        // connect's own error (e.g. from an interceptor): its code by name, its message without the
+        // "[code]" prefix connect adds.
+        const text = typeof reason.rawMessage === "string" ? reason.rawMessage : message;
+        return new AnysyncError(text, grpc, { cause: reason });
+      }
       if (name === "AbortError") return new AnysyncError(message, "CANCELLED", options);
       if (name === "TimeoutError") return new AnysyncError(message, "DEADLINE_EXCEEDED", options);
       return new AnysyncError(message, "UNKNOWN", options);
@@ -376,6 +436,44 @@ export class AnysyncError extends Error {
       return typeof this === "function" && Function.prototype[Symbol.hasInstance].call(this, value);
     }
     return isObject(value) && value[brand] === true;
+  }
+
+  /**
+   * The code as connect-es's numeric `Code` (from `@connectrpc/connect`), for code written against
+   * connect: a gRPC code is its own number (`UNAVAILABLE` is `Code.Unavailable`, 14); a plugin code
+   * is the nearest gRPC code: `FailedPrecondition` for what needs a fix first (`SIDECAR_NOT_FOUND`,
+   * `SPAWN_FAILED`, `HANDSHAKE_INVALID`, `INCOMPATIBLE_BACKEND`, `NOT_RUNNING`, `SIDECAR_FAILED`,
+   * `CONFIG`), `Unavailable` for what may pass (`HANDSHAKE_TIMEOUT`, `SIDECAR_EXITED`, `IO`).
+   * `OK`, which is no failure and has no `Code` member, is `Code.Unknown`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "@connectrpc/connect";
+   *
+   * if (error instanceof AnysyncError && error.connectCode === Code.Unavailable) retryLater();
+   * ```
+   */
+  get connectCode(): Code {
+    return toConnectCode(this.code);
+  }
+
+  /**
+   * This error as connect-es's `ConnectError`, for code that handles connect's errors only:
+   * `code` is {@link AnysyncError.connectCode}, `rawMessage` this message, `cause` this error (so
+   * the plugin code and `details` stay reachable). `ConnectError.from(error)` would not do: it
+   * knows nothing of this class and answers `Code.Unknown`.
+   *
+   * @returns A new ConnectError.
+   * @example
+   * ```ts
+   * import { ConnectError } from "@connectrpc/connect";
+   *
+   * const e: ConnectError = AnysyncError.from(caught).toConnectError();
+   * console.log(e.code, e.rawMessage, (e.cause as AnysyncError).code);
+   * ```
+   */
+  toConnectError(): ConnectError {
+    return new ConnectError(this.message, this.connectCode, undefined, undefined, this);
   }
 
   /**

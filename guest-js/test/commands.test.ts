@@ -1,16 +1,15 @@
-/** Every command: the exact IPC command name and arguments, and the answer passed through. */
+/**
+ * Every command that is not a gRPC call: the exact IPC command name and arguments, and the answer
+ * passed through. `ping` and `health` are gRPC calls through the transport (see also
+ * transport.test.ts): their requests and answers are protobuf bytes.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
 import { clearMocks } from "@tauri-apps/api/mocks";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { health, logs, ping, restart, status } from "../src/index.js";
-import {
-  healthResponse,
-  logRecord,
-  mockCommands,
-  pingResponse,
-  runningStatus,
-  startingStatus,
-} from "./fixtures.js";
+import { PingRequestSchema, PingResponseSchema, logs, ping, restart, status } from "../src/index.js";
+import { logRecord, mockCommands, runningStatus, startingStatus } from "./fixtures.js";
+import { answer, mockPlugin } from "./ipc.js";
 
 afterEach(() => {
   clearMocks();
@@ -18,14 +17,6 @@ afterEach(() => {
 
 /** Each API function, how to call it, and what the plugin receives and answers. */
 const commands = [
-  {
-    name: "ping",
-    run: () => ping("hello"),
-    cmd: "plugin:anysync|ping",
-    args: { message: "hello" },
-    answer: pingResponse,
-  },
-  { name: "health", run: () => health(), cmd: "plugin:anysync|health", args: {}, answer: healthResponse },
   { name: "status", run: () => status(), cmd: "plugin:anysync|status", args: {}, answer: startingStatus },
   { name: "restart", run: () => restart(), cmd: "plugin:anysync|restart", args: {}, answer: runningStatus },
   {
@@ -51,15 +42,19 @@ describe.each(commands)("$name()", ({ run, cmd, args, answer }) => {
 });
 
 describe("ping()", () => {
-  it("sends the message as given, including empty and non-ASCII text", async () => {
-    const calls = mockCommands((_cmd, args) => ({ message: (args as { message: string }).message, handledAtUnixMicros: 1 }));
+  it("sends the message as given, including empty and non-ASCII text, as a PingRequest", async () => {
+    const calls = mockPlugin(({ payload }) => {
+      const { message } = fromBinary(PingRequestSchema, payload as Uint8Array);
+      return answer(PingResponseSchema, { message, handledAtUnixMicros: 1n });
+    });
     for (const message of ["", "héllo wörld ✓", "a".repeat(10_000)]) {
-      await expect(ping(message)).resolves.toEqual({ message, handledAtUnixMicros: 1 });
+      await expect(ping(message)).resolves.toMatchObject({ message, handledAtUnixMicros: 1n });
     }
-    expect(calls.map((call) => call.args)).toEqual([
-      { message: "" },
-      { message: "héllo wörld ✓" },
-      { message: "a".repeat(10_000) },
+    expect(calls.map((call) => fromBinary(PingRequestSchema, call.payload as Uint8Array).message)).toEqual([
+      "",
+      "héllo wörld ✓",
+      "a".repeat(10_000),
     ]);
+    expect(new Set(calls.map((call) => call.headers["anysync-method"]))).toEqual(new Set(["anysync.v1.HealthService/Ping"]));
   });
 });

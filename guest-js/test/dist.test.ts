@@ -12,6 +12,9 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import * as source from "../src/index.js";
 import { mockCommands, rejectWith, runningStatus } from "./fixtures.js";
+import { answer, mockPlugin } from "./ipc.js";
+
+const { PingResponseSchema } = source;
 
 type Api = typeof source;
 
@@ -96,9 +99,11 @@ describe("api-iife.js", () => {
     expect(globals.__TAURI__.anysync).toBe(api);
     expect(Object.keys(api).sort()).toEqual(Object.keys(source).sort());
 
-    const calls = mockCommands(() => ({ message: "hi", handledAtUnixMicros: 1 }));
-    await expect(api.ping("hi")).resolves.toEqual({ message: "hi", handledAtUnixMicros: 1 });
-    expect(calls).toEqual([{ cmd: "plugin:anysync|ping", args: { message: "hi" } }]);
+    const calls = mockPlugin(() => answer(PingResponseSchema, { message: "hi", handledAtUnixMicros: 1n }));
+    await expect(api.ping("hi")).resolves.toMatchObject({ message: "hi", handledAtUnixMicros: 1n });
+    expect(calls.map((call) => [call.cmd, call.headers["anysync-method"]])).toEqual([
+      ["plugin:anysync|call", "anysync.v1.HealthService/Ping"],
+    ]);
     expect(new api.AnysyncError("m") instanceof source.AnysyncError).toBe(true);
   });
 

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 
@@ -269,5 +270,28 @@ describe("listening", () => {
       expect(error).toBeInstanceOf(AnysyncError);
       expect(error).toMatchObject({ code: "PERMISSION_DENIED", message: refusal });
     }
+  });
+});
+
+describe("connect's Code", () => {
+  it("is the gRPC number for every gRPC code but OK, which connect has no member for", () => {
+    GRPC_CODES.forEach((code, number) => {
+      expect(new AnysyncError("m", code).connectCode).toBe(number === 0 ? Code.Unknown : number);
+    });
+  });
+
+  it.each(PLUGIN_ERROR_CODES.map((code) => ({ code })))("maps $code to the nearest gRPC code", ({ code }) => {
+    const connect = new AnysyncError("m", code).connectCode;
+    const retryable = ["HANDSHAKE_TIMEOUT", "SIDECAR_EXITED", "IO"].includes(code);
+    expect(connect).toBe(retryable ? Code.Unavailable : Code.FailedPrecondition);
+  });
+
+  it("round-trips through ConnectError", () => {
+    const error = new AnysyncError("backend restarting", "UNAVAILABLE", { details: { state: "restarting" } });
+    const connect = error.toConnectError();
+    expect(connect).toBeInstanceOf(ConnectError);
+    expect(connect).toMatchObject({ code: Code.Unavailable, rawMessage: "backend restarting", cause: error });
+    expect(AnysyncError.from(connect)).toMatchObject({ code: "UNAVAILABLE", message: "backend restarting" });
+    expect(AnysyncError.from(new ConnectError("gone", Code.NotFound))).toMatchObject({ code: "NOT_FOUND", message: "gone" });
   });
 });

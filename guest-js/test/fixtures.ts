@@ -1,21 +1,11 @@
 /**
  * Values shaped exactly as the Rust plugin serializes them (src/models.rs, src/error.rs), and small
- * helpers around `mockIPC`.
+ * helpers around `mockIPC`. (gRPC calls carry protobuf bytes instead: see ipc.ts.)
  */
 import type { InvokeArgs } from "@tauri-apps/api/core";
 import { mockIPC } from "@tauri-apps/api/mocks";
 
-import type { HealthCheckResponse, LogRecord, PingResponse, Status } from "../src/index.js";
-
-export const pingResponse: PingResponse = { message: "hello", handledAtUnixMicros: 1_767_225_600_123_456 };
-
-export const healthResponse: HealthCheckResponse = {
-  status: "SERVING_STATUS_SERVING",
-  version: "0.1.0",
-  protocolVersion: 1,
-  uptimeMs: 1234,
-  pid: 4242,
-};
+import type { LogRecord, Status } from "../src/index.js";
 
 export const runningStatus: Status = {
   state: "running",

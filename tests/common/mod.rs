@@ -195,3 +195,94 @@ pub async fn crash_twice(supervisor: &Supervisor) {
     signal(second, libc::SIGKILL);
     state_reached(supervisor, State::Restarting, Duration::from_secs(10)).await;
 }
+
+/// Records what a stream delivers (see `FrameSink`), for assertions on frames and payloads.
+#[derive(Default)]
+pub struct Frames {
+    pub payloads: Mutex<Vec<Vec<u8>>>,
+}
+
+impl tauri_plugin_anysync::FrameSink for Frames {
+    fn deliver(&self, payload: Vec<u8>) -> bool {
+        self.payloads.lock().expect("lock").push(payload);
+        true
+    }
+}
+
+impl Frames {
+    /// Every message delivered so far, in order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let payloads = self.payloads.lock().expect("lock");
+        let mut out = Vec::new();
+        for payload in payloads.iter() {
+            for frame in tauri_plugin_anysync::parse_frames(payload).expect("well-formed frames") {
+                if let tauri_plugin_anysync::Frame::Message(m) = frame {
+                    out.push(m.to_vec());
+                }
+            }
+        }
+        out
+    }
+
+    /// The end frame, once delivered: `Some(None)` for OK, `Some(Some(error))` otherwise.
+    pub fn end(&self) -> Option<Option<tauri_plugin_anysync::ErrorInfo>> {
+        let payloads = self.payloads.lock().expect("lock");
+        let frames: Vec<_> = payloads
+            .iter()
+            .flat_map(|p| tauri_plugin_anysync::parse_frames(p).expect("well-formed frames"))
+            .map(|f| match f {
+                tauri_plugin_anysync::Frame::End(e) => Some(e),
+                tauri_plugin_anysync::Frame::Message(_) => None,
+            })
+            .collect();
+        // Nothing follows an end frame.
+        if let Some(at) = frames.iter().position(Option::is_some) {
+            assert_eq!(at, frames.len() - 1, "frames after the end frame");
+        }
+        frames.into_iter().flatten().next()
+    }
+
+    /// Waits for the end frame.
+    pub async fn ended(&self, timeout: Duration) -> Option<tauri_plugin_anysync::ErrorInfo> {
+        eventually("the stream's end frame", timeout, || self.end()).await
+    }
+
+    pub fn payload_count(&self) -> usize {
+        self.payloads.lock().expect("lock").len()
+    }
+}
+
+/// The example app's backend (examples/tauri-app/backend: anysync.v1.HealthService and
+/// example.v1.CounterService), built once per test binary.
+pub fn example_backend() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(prebuilt) = std::env::var_os("ANYSYNC_TEST_EXAMPLE_BACKEND") {
+                return PathBuf::from(prebuilt);
+            }
+            let exe = std::env::current_exe().expect("test exe");
+            let out_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("anysync-test-sidecar");
+            std::fs::create_dir_all(&out_dir).expect("mkdir");
+            let out = out_dir.join("example-backend");
+            let staging = out_dir.join(format!("example-backend.{}", std::process::id()));
+            let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tauri-app/backend");
+            let status = std::process::Command::new("go")
+                .args(["build", "-trimpath", "-o"])
+                .arg(&staging)
+                .arg(".")
+                .current_dir(&module)
+                .env("GOTOOLCHAIN", "local")
+                .env("CGO_ENABLED", "0")
+                .status()
+                .expect("go is installed");
+            assert!(status.success(), "go build of the example backend failed");
+            std::fs::rename(&staging, &out).expect("rename");
+            out
+        })
+        .clone()
+}

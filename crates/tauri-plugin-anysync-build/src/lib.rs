@@ -19,7 +19,11 @@
 //! Rust `TARGET`, and writes `binaries/anysync-backend-<target-triple>[.exe]` beside the app's
 //! Cargo.toml. The backend's version is a constant in its `internal/version` package, so no `-X`
 //! flag is needed. The script reruns only when a Go source (`*.go`, `go.mod`, `go.sum`, `*.proto`)
-//! or `ANYSYNC_SIDECAR` changes.
+//! of the module, or of a module its go.mod `replace`s with a local directory, or `ANYSYNC_SIDECAR`
+//! changes.
+//!
+//! An app with its own Go backend (its own services on the plugin's public `backend` package) points
+//! the helper at its module: `Builder::new().go_dir("../backend").package(".").build()`.
 //!
 //! Without Go, set `ANYSYNC_SIDECAR=/path/to/prebuilt/anysync-backend`: that file is checked and
 //! copied instead (it must be built for the same target).
@@ -415,7 +419,14 @@ impl Builder {
         if !go_mod.is_file() {
             return Err(Error::NotAGoModule { dir: go_dir });
         }
-        let inputs = go_inputs(&go_dir).map_err(io_error("read the Go sources in", &go_dir))?;
+        // An app's own backend module usually points at the plugin's Go module with a local
+        // `replace`; a change there must rebuild the sidecar too.
+        let mut inputs = go_inputs(&go_dir).map_err(io_error("read the Go sources in", &go_dir))?;
+        for dir in local_replacements(&go_mod) {
+            let replaced = go_inputs(&dir).map_err(io_error("read the Go sources in", &dir))?;
+            inputs.newest = inputs.newest.max(replaced.newest);
+            inputs.watched.extend(replaced.watched);
+        }
         directives.extend(
             inputs
                 .watched
@@ -602,6 +613,48 @@ fn go_inputs(root: &Path) -> io::Result<GoInputs> {
     Ok(inputs)
 }
 
+/// The existing local directories that go.mod's `replace` directives point at (`=> ../dir`),
+/// resolved against the module's directory; module paths and versions are not local.
+fn local_replacements(go_mod: &Path) -> Vec<PathBuf> {
+    let Ok(text) = fs::read_to_string(go_mod) else {
+        return Vec::new();
+    };
+    let base = go_mod.parent().unwrap_or(Path::new("."));
+    let mut in_block = false;
+    let mut dirs = Vec::new();
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        let spec = if in_block {
+            if line == ")" {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if let Some(rest) = line.strip_prefix("replace") {
+            let rest = rest.trim();
+            if rest == "(" {
+                in_block = true;
+                continue;
+            }
+            rest
+        } else {
+            continue;
+        };
+        let Some((_, target)) = spec.split_once("=>") else {
+            continue;
+        };
+        let target = target.trim();
+        if target.starts_with("./") || target.starts_with("../") || Path::new(target).is_absolute()
+        {
+            let dir = base.join(target);
+            if dir.join("go.mod").is_file() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
 /// The version in go.mod's `go` directive, for the "install Go" message.
 fn go_directive(go_mod: &Path) -> Option<String> {
     let text = fs::read_to_string(go_mod).ok()?;
@@ -618,6 +671,23 @@ mod tests {
 
     fn target(triple: &str) -> GoTarget {
         GoTarget::from_rust_triple(triple).unwrap_or_else(|e| panic!("{triple}: {e}"))
+    }
+
+    #[test]
+    fn local_replacements_are_watched_and_remote_ones_are_not() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let plugin = root.path().join("plugin");
+        let app = root.path().join("app");
+        fs::create_dir_all(&plugin).expect("mkdir");
+        fs::create_dir_all(&app).expect("mkdir");
+        fs::write(plugin.join("go.mod"), "module example.com/plugin\n").expect("write");
+        fs::write(
+            app.join("go.mod"),
+            "module example.com/app\n\nreplace example.com/plugin => ../plugin // local\n\
+             replace (\n\texample.com/other v1.0.0 => example.com/fork v1.2.0\n\texample.com/gone => ../gone\n)\n",
+        )
+        .expect("write");
+        assert_eq!(local_replacements(&app.join("go.mod")), vec![app.join("../plugin")]);
     }
 
     #[test]

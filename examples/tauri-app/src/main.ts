@@ -4,6 +4,10 @@
  */
 import {
   AnysyncError,
+  HealthService,
+  createAnysyncClient,
+  type AnysyncClient,
+  HealthCheckResponse_ServingStatus,
   health,
   logs,
   onLog,
@@ -14,6 +18,19 @@ import {
   type LogRecord,
   type Status,
 } from "tauri-plugin-anysync-api";
+
+import { CounterService, type Counter } from "./gen/example/v1/counter_pb.js";
+
+/** The example's own service, through the client generated from its .proto. */
+const counter = createAnysyncClient(CounterService);
+
+declare global {
+  interface Window {
+    /** The page's generated clients, for the e2e suite and the devtools console. */
+    anysyncExample: { counter: AnysyncClient<typeof CounterService>; health: AnysyncClient<typeof HealthService> };
+  }
+}
+window.anysyncExample = { counter, health: createAnysyncClient(HealthService) };
 
 /** Most state-history entries and log records kept on the page. */
 const MAX_HISTORY = 50;
@@ -54,6 +71,16 @@ const ui = {
   logList: byId("log-list", HTMLOListElement),
   logsCount: byId("logs-count", HTMLElement),
   logsError: byId("logs-error", HTMLElement),
+  counterLive: byId("counter-live", HTMLElement),
+  counterValue: byId("counter-value", HTMLElement),
+  counterVersion: byId("counter-version", HTMLElement),
+  counterAdd: byId("counter-add", HTMLButtonElement),
+  counterReset: byId("counter-reset", HTMLButtonElement),
+  counterError: byId("counter-error", HTMLElement),
+  tickerStart: byId("ticker-start", HTMLButtonElement),
+  tickerStop: byId("ticker-stop", HTMLButtonElement),
+  tickerCount: byId("ticker-count", HTMLElement),
+  tickerError: byId("ticker-error", HTMLElement),
 };
 
 // ---------------------------------------------------------------- errors
@@ -212,10 +239,13 @@ ui.pingOversized.addEventListener("click", () => {
 ui.healthButton.addEventListener("click", () => {
   void act(ui.healthButton, ui.healthError, async () => {
     const response = await health();
-    ui.healthStatus.textContent = response.status.replace("SERVING_STATUS_", "");
-    ui.healthStatus.dataset.status = response.status;
+    // A generated enum: its reverse mapping names the value ("SERVING"); the data attribute keeps
+    // the proto's full value name.
+    const name = HealthCheckResponse_ServingStatus[response.status];
+    ui.healthStatus.textContent = name;
+    ui.healthStatus.dataset.status = `SERVING_STATUS_${name}`;
     ui.healthVersion.textContent = response.version;
-    ui.healthUptime.textContent = duration(response.uptimeMs);
+    ui.healthUptime.textContent = duration(Number(response.uptimeMs));
   });
 });
 
@@ -225,6 +255,84 @@ ui.restartButton.addEventListener("click", () => {
     const s = await restart();
     ui.restartResult.textContent = `now ${s.state}, pid ${s.pid ?? "–"}`;
   });
+});
+
+// ---------------------------------------------------------------- the example's own service
+
+/** The counter the page shows. */
+const COUNTER = "page";
+/** How long the live counter waits before it subscribes again after the backend went away. */
+const RESUBSCRIBE_MS = 250;
+
+function renderCounter(value: Counter): void {
+  ui.counterValue.textContent = String(value.value);
+  ui.counterValue.dataset.value = String(value.value);
+  ui.counterVersion.textContent = String(value.version);
+  ui.counterVersion.dataset.version = String(value.version);
+}
+
+function setLive(state: "running" | "restarting", text: string): void {
+  ui.counterLive.dataset.state = state;
+  ui.counterLive.textContent = text;
+}
+
+/**
+ * Keeps the counter on the page live: a Watch stream, subscribed again whenever it ends (a restart of
+ * the backend ends every stream with UNAVAILABLE; the next subscription starts with the current value).
+ */
+async function watchCounter(): Promise<never> {
+  for (;;) {
+    try {
+      setLive("running", "live");
+      for await (const value of counter.watch({ name: COUNTER })) renderCounter(value);
+    } catch (error) {
+      if (!(error instanceof AnysyncError) || !["UNAVAILABLE", "NOT_RUNNING", "SIDECAR_FAILED"].includes(error.code)) {
+        showError(ui.counterError, error);
+      }
+    }
+    setLive("restarting", "reconnecting");
+    await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_MS));
+  }
+}
+
+ui.counterAdd.addEventListener("click", () => {
+  void act(ui.counterAdd, ui.counterError, async () => {
+    await counter.add({ name: COUNTER, delta: 1n });
+  });
+});
+
+ui.counterReset.addEventListener("click", () => {
+  void act(ui.counterReset, ui.counterError, async () => {
+    // Refused by the plugin: the capability grants CounterService/* except Reset.
+    await counter.reset({ name: COUNTER });
+  });
+});
+
+let ticker: AbortController | undefined;
+
+ui.tickerStart.addEventListener("click", () => {
+  const controller = new AbortController();
+  ticker = controller;
+  ui.tickerStart.disabled = true;
+  ui.tickerStop.disabled = false;
+  clearError(ui.tickerError);
+  void (async () => {
+    try {
+      for await (const tick of counter.tick({ count: 0n, intervalMs: 100 }, { signal: controller.signal })) {
+        ui.tickerCount.dataset.count = String(tick.seq);
+        ui.tickerCount.textContent = `${tick.seq} ticks`;
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) showError(ui.tickerError, error);
+    } finally {
+      ui.tickerStart.disabled = false;
+      ui.tickerStop.disabled = true;
+    }
+  })();
+});
+
+ui.tickerStop.addEventListener("click", () => {
+  ticker?.abort();
 });
 
 // ---------------------------------------------------------------- start-up
@@ -242,6 +350,7 @@ async function start(): Promise<void> {
     showError(ui.logsError, error);
   }
   setInterval(renderUptime, 250);
+  void watchCounter();
   document.body.dataset.ready = "true";
 }
 

@@ -350,9 +350,34 @@ func TestHandshakeAndCalls(t *testing.T) {
 func TestUnauthenticated(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	conn := s.conn()
-	c := pb.NewHealthServiceClient(conn)
-	std := healthpb.NewHealthClient(conn)
+	// Each call gets its own connection: the backend closes a connection
+	// once a call on it failed authentication.
+	calls := []func(ctx context.Context, conn *grpc.ClientConn) error{
+		func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := pb.NewHealthServiceClient(conn).Ping(ctx, &pb.PingRequest{Message: "x"})
+			return err
+		},
+		func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := pb.NewHealthServiceClient(conn).Check(ctx, &pb.HealthCheckRequest{})
+			return err
+		},
+		func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		},
+		func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := healthpb.NewHealthClient(conn).List(ctx, &healthpb.HealthListRequest{})
+			return err
+		},
+		func(ctx context.Context, conn *grpc.ClientConn) error {
+			w, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = w.Recv()
+			return err
+		},
+	}
 	for _, tt := range []struct {
 		name, auth, contains string
 	}{
@@ -361,19 +386,8 @@ func TestUnauthenticated(t *testing.T) {
 		{"token without scheme", s.token, "invalid bearer token"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := s.ctx(tt.auth)
-			_, err1 := c.Ping(ctx, &pb.PingRequest{Message: "x"})
-			_, err2 := c.Check(ctx, &pb.HealthCheckRequest{})
-			_, err3 := std.Check(ctx, &healthpb.HealthCheckRequest{})
-			_, err4 := std.List(ctx, &healthpb.HealthListRequest{})
-			var err5 error
-			if w, err := std.Watch(ctx, &healthpb.HealthCheckRequest{}); err != nil {
-				err5 = err
-			} else {
-				_, err5 = w.Recv()
-			}
-			for i, err := range []error{err1, err2, err3, err4, err5} {
-				st := status.Convert(err)
+			for i, call := range calls {
+				st := status.Convert(call(s.ctx(tt.auth), s.conn()))
 				if st.Code() != codes.Unauthenticated || !strings.Contains(st.Message(), tt.contains) {
 					t.Errorf("call %d: %v %q, want Unauthenticated containing %q", i+1, st.Code(), st.Message(), tt.contains)
 				}
@@ -381,7 +395,7 @@ func TestUnauthenticated(t *testing.T) {
 		})
 	}
 	// The server still serves an authenticated caller afterwards.
-	if _, err := c.Ping(s.ctx(s.bearer()), &pb.PingRequest{}); err != nil {
+	if _, err := pb.NewHealthServiceClient(s.conn()).Ping(s.ctx(s.bearer()), &pb.PingRequest{}); err != nil {
 		t.Fatalf("authenticated Ping: %v", err)
 	}
 }

@@ -1,0 +1,316 @@
+//! The stream path against the example app's own backend (examples/tauri-app/backend), whose
+//! example.v1.CounterService reports what Go observed of its callers (`Stats`): flow control that
+//! reaches Go's `Send`, cancellation that reaches the handler's context, and many open streams next
+//! to unary calls.
+#![cfg(unix)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use common::*;
+use prost::Message as _;
+use tauri_plugin_anysync::{FrameSink, State, StreamOptions, Supervisor};
+
+const START: Duration = Duration::from_secs(10);
+const TICK: &str = "example.v1.CounterService/Tick";
+const STATS: &str = "example.v1.CounterService/Stats";
+const SLEEP: &str = "example.v1.CounterService/Sleep";
+
+/// example.v1 messages (examples/tauri-app/backend/proto/example/v1/counter.proto), written out
+/// here: the plugin has no stubs for the app's services, and needs none.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TickRequest {
+    #[prost(uint64, tag = "1")]
+    count: u64,
+    #[prost(uint32, tag = "2")]
+    interval_ms: u32,
+    #[prost(uint32, tag = "3")]
+    payload_bytes: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TickEvent {
+    #[prost(uint64, tag = "1")]
+    seq: u64,
+    #[prost(int64, tag = "2")]
+    sent_at_unix_micros: i64,
+    #[prost(bytes = "vec", tag = "3")]
+    payload: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SleepRequest {
+    #[prost(uint32, tag = "1")]
+    duration_ms: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct StatsResponse {
+    #[prost(uint64, tag = "1")]
+    cancelled_calls: u64,
+    #[prost(uint64, tag = "2")]
+    cancelled_streams: u64,
+    #[prost(uint32, tag = "3")]
+    open_streams: u32,
+    #[prost(uint64, tag = "4")]
+    ticks_sent: u64,
+    #[prost(int64, tag = "5")]
+    last_cancelled_at_unix_micros: i64,
+    #[prost(bool, tag = "6")]
+    send_blocked: bool,
+}
+
+async fn running() -> Supervisor {
+    let (supervisor, _) = start(resolve(fast_config(&example_backend())));
+    state_reached(&supervisor, State::Running, START).await;
+    supervisor
+}
+
+async fn stats(supervisor: &Supervisor) -> StatsResponse {
+    let answer = supervisor
+        .call(STATS, Bytes::new(), None)
+        .await
+        .expect("stats");
+    StatsResponse::decode(answer).expect("a StatsResponse")
+}
+
+fn tick(count: u64, interval_ms: u32, payload_bytes: u32) -> Bytes {
+    TickRequest {
+        count,
+        interval_ms,
+        payload_bytes,
+    }
+    .encode_to_vec()
+    .into()
+}
+
+async fn open(
+    supervisor: &Supervisor,
+    request: Bytes,
+    credit: u32,
+) -> (Arc<Frames>, tauri_plugin_anysync::StreamHandle) {
+    let frames = Arc::new(Frames::default());
+    let handle = supervisor
+        .open_stream(
+            TICK,
+            request,
+            StreamOptions {
+                timeout: None,
+                credit,
+            },
+            frames.clone() as Arc<dyn FrameSink>,
+        )
+        .await
+        .expect("opens");
+    (frames, handle)
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as i64
+}
+
+fn seqs(frames: &Frames) -> Vec<u64> {
+    frames
+        .messages()
+        .iter()
+        .map(|m| TickEvent::decode(m.as_slice()).expect("a TickEvent").seq)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_bounds_what_is_delivered_and_blocks_go() {
+    let supervisor = running().await;
+    // Endless 64 KiB ticks, as fast as the caller reads, with credit for two.
+    let (frames, handle) = open(&supervisor, tick(0, 0, 64 * 1024), 2).await;
+    eventually("two ticks", START, || {
+        (frames.messages().len() >= 2).then_some(())
+    })
+    .await;
+    let blocked = {
+        let deadline = Instant::now() + START;
+        loop {
+            let s = stats(&supervisor).await;
+            if s.send_blocked {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "Go never blocked in Send: {s:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    // Rust took exactly the two it had credit for; what else Go sent sits in one HTTP/2 stream
+    // window (256 KiB: 4 ticks) plus grpc-go's own write buffer, and then Send blocks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        seqs(&frames),
+        [1, 2],
+        "only the credited messages are delivered"
+    );
+    let later = stats(&supervisor).await;
+    assert!(later.send_blocked, "{later:?}");
+    assert_eq!(
+        later.ticks_sent, blocked.ticks_sent,
+        "Go stays blocked: {later:?}"
+    );
+    assert!(
+        later.ticks_sent <= 2 + 4 + 4,
+        "Go got at most a window ahead: {later:?}"
+    );
+    println!(
+        "credit 2, 64 KiB ticks: Go sent {} and blocked",
+        later.ticks_sent
+    );
+
+    handle.add_credit(3).expect("credit");
+    eventually("three more ticks", START, || {
+        (frames.messages().len() >= 5).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        seqs(&frames),
+        [1, 2, 3, 4, 5],
+        "in order, and no more than credited"
+    );
+    handle.cancel();
+    let end = frames.ended(START).await.expect("an error end frame");
+    assert_eq!(end.code, "CANCELLED");
+    supervisor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_reaches_the_go_handler_within_10ms() {
+    let supervisor = running().await;
+
+    // A stream: cancelled while Go is blocked on its next tick.
+    let (frames, handle) = open(&supervisor, tick(0, 50, 16), 1024).await;
+    eventually("a tick", START, || {
+        (!frames.messages().is_empty()).then_some(())
+    })
+    .await;
+    let cancelled_at = now_micros();
+    handle.cancel();
+    let observed = {
+        let deadline = Instant::now() + START;
+        loop {
+            let s = stats(&supervisor).await;
+            if s.cancelled_streams == 1 {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "Go never saw the cancel: {s:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let lag = observed.last_cancelled_at_unix_micros - cancelled_at;
+    println!("stream cancel -> Go handler: {lag} µs");
+    assert!((0..10_000).contains(&lag), "{lag} µs");
+    assert_eq!(frames.ended(START).await.expect("end").code, "CANCELLED");
+
+    // A unary call: dropping it (what `cancel` does to a pending `call`) resets it.
+    let sleep: Bytes = SleepRequest {
+        duration_ms: 10_000,
+    }
+    .encode_to_vec()
+    .into();
+    let mut call = Box::pin(supervisor.call(SLEEP, sleep, None));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut call)
+            .await
+            .is_err(),
+        "Sleep answers only after 10 s"
+    );
+    let dropped_at = now_micros();
+    drop(call);
+    let observed = {
+        let deadline = Instant::now() + START;
+        loop {
+            let s = stats(&supervisor).await;
+            if s.cancelled_calls == 1 {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "Go never saw the cancel: {s:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let lag = observed.last_cancelled_at_unix_micros - dropped_at;
+    println!("unary cancel -> Go handler: {lag} µs");
+    assert!((0..10_000).contains(&lag), "{lag} µs");
+    supervisor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_open_streams_never_fail_a_unary_call() {
+    let supervisor = running().await;
+    let mut streams = Vec::new();
+    for _ in 0..200 {
+        // Each stream ticks every 20 ms with credit for one: open, stalled, holding its slot.
+        streams.push(open(&supervisor, tick(0, 20, 1024), 1).await);
+    }
+    for (frames, _) in &streams {
+        eventually("each stream's first tick", START, || {
+            (!frames.messages().is_empty()).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(stats(&supervisor).await.open_streams, 200);
+
+    let mut samples = Vec::new();
+    let ping: Bytes = tauri_plugin_anysync::proto::PingRequest {
+        message: "p".into(),
+    }
+    .encode_to_vec()
+    .into();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let t = Instant::now();
+        supervisor
+            .call(
+                "anysync.v1.HealthService/Ping",
+                ping.clone(),
+                Some(Duration::from_secs(1)),
+            )
+            .await
+            .expect("no unary call fails next to 200 streams");
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    let p99 = samples[samples.len() * 99 / 100];
+    println!(
+        "{} unary calls next to 200 open streams: p50 {:?} p99 {:?}",
+        samples.len(),
+        samples[samples.len() / 2],
+        p99
+    );
+    assert!(samples.len() > 100, "a steady load");
+    assert!(
+        p99 < Duration::from_millis(100),
+        "unary calls do not wait on streams: {p99:?}"
+    );
+
+    for (_, handle) in &streams {
+        handle.cancel();
+    }
+    for (frames, _) in &streams {
+        assert_eq!(frames.ended(START).await.expect("end").code, "CANCELLED");
+    }
+    supervisor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_shorter_than_the_handler_is_deadline_exceeded() {
+    let supervisor = running().await;
+    let sleep = SleepRequest { duration_ms: 5_000 }.encode_to_vec();
+    for round in 0..20 {
+        let error = supervisor
+            .call(SLEEP, Bytes::from(sleep.clone()), Some(Duration::from_millis(50 + round * 5)))
+            .await
+            .expect_err("the deadline passes first");
+        assert_eq!(error.code(), "DEADLINE_EXCEEDED", "round {round}: {error}");
+    }
+    supervisor.shutdown().await;
+}
