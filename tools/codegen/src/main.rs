@@ -18,7 +18,22 @@ use prost_types::field_descriptor_proto::Type;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
 fn main() -> ExitCode {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The repository the command runs in (`npm run gen` runs it from the root), not the one it was
+    // compiled in: a copy of the repository may reuse this binary from a shared target dir.
+    let root = match std::env::current_dir() {
+        Ok(dir) if dir.join("go-backend/api/proto").is_dir() => dir,
+        Ok(dir) => {
+            eprintln!(
+                "anysync-codegen: run it from the repository root (no go-backend/api/proto in {})",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("anysync-codegen: cannot read the current directory: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match generate(
         &root.join("go-backend/api/proto"),
         &root.join("src/generated"),
