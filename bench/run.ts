@@ -120,6 +120,17 @@ interface RustOut {
 interface WebviewOut {
   callsPerBlock: number;
   blocks: { variant: string; round: number; gapsUs: number[]; pageMs: number }[];
+  streams: { variant: "S0" | "G3"; size: number; round: number; count: number; ms: number }[];
+  streamLatencyUs: number[];
+  stall: {
+    stallMs: number;
+    sidecarKibBefore: number;
+    sidecarKibAfter: number;
+    appKibBefore: number;
+    appKibAfter: number;
+    ticksSent: number;
+    sendBlocked: number;
+  };
 }
 
 const rust = JSON.parse(readFileSync(rustOut, "utf8")) as RustOut;
@@ -195,6 +206,21 @@ const v5Codes = Object.entries(v5.failedByCode);
 const v5FailedTotal = v5Codes.reduce((a, [, n]) => a + n, 0);
 const rss = rust.rss;
 
+/** Per message size: messages per second of S0 and G3 (median over rounds) and G3's ratio to S0. */
+const streamSizes = [64, 1024, 65536];
+const streamRates = streamSizes.map((size) => {
+  const rate = (variant: "S0" | "G3") =>
+    median(webview.streams.filter((x) => x.variant === variant && x.size === size).map((x) => (x.count / x.ms) * 1000));
+  const rounds = [...new Set(webview.streams.map((x) => x.round))];
+  const ratios = rounds.map((round) => {
+    const pick = (variant: "S0" | "G3") => webview.streams.find((x) => x.variant === variant && x.size === size && x.round === round);
+    const [g, b] = [pick("G3"), pick("S0")];
+    return g && b ? g.count / g.ms / (b.count / b.ms) : Number.NaN;
+  });
+  return { size, s0: rate("S0"), g3: rate("G3"), ratio: median(ratios.filter((r) => Number.isFinite(r))) };
+});
+const streamLatency = summarize(webview.streamLatencyUs);
+
 // ---------------------------------------------------------------------------------------- targets
 
 interface Target {
@@ -226,6 +252,12 @@ const g2v2p50 = p50Ratio(g2, v2);
 const g2v2p99 = p99Ratio(g2, v2);
 target("G2 generic path p50 <= V2 typed ping p50 (issue 12)", `${us(g2.all.p50)} vs ${us(v2.all.p50)} = ${ratio(g2v2p50)}`, g2v2p50 <= 1);
 target("G2 generic path p99 <= 1.05x V2 p99 (issue 12)", `${us(g2.all.p99)} vs ${us(v2.all.p99)} = ${ratio(g2v2p99)}`, g2v2p99 <= 1.05);
+const small = streamRates[0];
+if (small) target("G3 stream of 64 B messages >= 50 000 msg/s (issue 13)", `${small.g3.toFixed(0)} msg/s`, small.g3 >= 50_000);
+for (const r of streamRates) {
+  target(`G3 stream at ${bytes(r.size)} >= 0.5x S0 (issue 13)`, `${r.g3.toFixed(0)} vs ${r.s0.toFixed(0)} msg/s = ${ratio(r.ratio)}`, r.ratio >= 0.5);
+}
+target("Go Send -> TS loop body p99 <= 2 ms at 100 msg/s (issue 13)", us(streamLatency.p99), streamLatency.p99 <= 2_000);
 const v4b2 = p50Ratio(v4, b2);
 target("V4 p50 <= 25 ms", us(v4.all.p50), v4.all.p50 <= 25_000);
 target("V4 p50 <= 10x B2 p50 (median of block ratios)", `${us(b2.all.p50)} B2 → ${ratio(v4b2)}`, v4b2 <= 10);
@@ -309,6 +341,27 @@ lines.push(
       })
       .join(", ") +
     ".",
+  "",
+  "## Server streams to the webview (issue 13)",
+  "",
+  "S0: Rust alone sends the messages over a Channel, one raw payload each (the Tauri floor). G3: the example's",
+  "`CounterService/Tick` through the generated client: Go `Send` -> gRPC -> Rust with credit (window 32) ->",
+  "framed Channel payloads -> the transport's async iterator. Messages per second over whole streams, median of rounds.",
+  "",
+  "| message size | S0 msg/s | S0 MiB/s | G3 msg/s | G3 MiB/s | G3 / S0 |",
+  "| --- | --- | --- | --- | --- | --- |",
+  ...streamRates.map(
+    (r) =>
+      `| ${bytes(r.size)} | ${r.s0.toFixed(0)} | ${((r.s0 * r.size) / 2 ** 20).toFixed(1)} | ${r.g3.toFixed(0)} | ${((r.g3 * r.size) / 2 ** 20).toFixed(1)} | ${ratio(r.ratio)} |`,
+  ),
+  "",
+  `Latency from Go's \`Send\` to the loop body at 100 msg/s (${streamLatency.n} ticks; the page's clock has 1 ms steps): ` +
+    `p50 ${us(streamLatency.p50)}, p99 ${us(streamLatency.p99)}, max ${us(streamLatency.max)}.`,
+  "",
+  `Stalled consumer (a 64 KiB stream the page stops reading for ${(webview.stall.stallMs / 1000).toFixed(0)} s): ` +
+    `sidecar ${mib(webview.stall.sidecarKibBefore)} -> ${mib(webview.stall.sidecarKibAfter)}, ` +
+    `app ${mib(webview.stall.appKibBefore)} -> ${mib(webview.stall.appKibAfter)}, ` +
+    `Go blocked in Send: ${webview.stall.sendBlocked ? "yes" : "no"} (ticks handed to Send since the backend started: ${webview.stall.ticksSent}).`,
   "",
   "CPU time per call at concurrency 1 (user + system from /proc, summed over all blocks; independent of load):",
   "",

@@ -14,7 +14,7 @@
  *
  * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke]
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { openApp, startDriver, waitFor, type Browser } from "../e2e/harness.ts";
 
 interface BlockResult {
@@ -52,6 +52,123 @@ const READY_SCRIPT = `
   if (!internals || typeof internals.invoke !== "function" || !window.anysyncExample) return Promise.resolve(false);
   return internals.invoke("plugin:anysync|ping", { message: "ready" }).then(() => true, () => false);
 `;
+
+/**
+ * One stream throughput sample in the page: S0 is `bench_stream` (Rust alone over a Channel, one
+ * raw payload per message), G3 the example's `CounterService/Tick` through the generated client
+ * (Go -> gRPC -> Rust with credit -> framed Channel payloads -> the transport's async iterator).
+ */
+const STREAM_SCRIPT = `
+  const [variant, count, size] = arguments;
+  const { counter, Channel } = window.anysyncExample;
+  const invoke = window.__TAURI_INTERNALS__.invoke;
+  return (async () => {
+    let received = 0, bytes = 0;
+    const t0 = performance.now();
+    try {
+      if (variant === "S0") {
+        let resolve;
+        const done = new Promise((r) => (resolve = r));
+        const channel = new Channel();
+        channel.onmessage = (message) => {
+          received++;
+          bytes += message.byteLength;
+          if (received === count) resolve();
+        };
+        await invoke("bench_stream", { onMessage: channel, count, size });
+        await done;
+      } else {
+        for await (const tick of counter.tick({ count: BigInt(count), intervalMs: 0, payloadBytes: size })) {
+          received++;
+          bytes += tick.payload.length;
+        }
+      }
+    } catch (e) {
+      return { failed: String((e && (e.code || e.message)) || e) };
+    }
+    return { ms: performance.now() - t0, received, bytes };
+  })();
+`;
+
+/** Go `Send` to the loop body at a steady rate: microseconds of the same wall clock (1 ms steps in WebKit). */
+const LATENCY_SCRIPT = `
+  const [count, intervalMs] = arguments;
+  const { counter } = window.anysyncExample;
+  return (async () => {
+    const latencyUs = [];
+    try {
+      for await (const tick of counter.tick({ count: BigInt(count), intervalMs, payloadBytes: 64 })) {
+        latencyUs.push(Date.now() * 1000 - Number(tick.sentAtUnixMicros));
+      }
+    } catch (e) {
+      return { failed: String((e && (e.code || e.message)) || e) };
+    }
+    return { latencyUs };
+  })();
+`;
+
+interface StreamSample {
+  variant: "S0" | "G3";
+  size: number;
+  round: number;
+  count: number;
+  ms: number;
+}
+
+async function streamSample(browser: Browser, variant: "S0" | "G3", count: number, size: number): Promise<number> {
+  const result = (await browser.execute(STREAM_SCRIPT, variant, count, size)) as unknown as {
+    failed?: string;
+    ms: number;
+    received: number;
+  };
+  if (result.failed !== undefined) throw new Error(`${variant} stream of ${count} x ${size} B failed in the page: ${result.failed}`);
+  if (result.received !== count) throw new Error(`${variant}: ${result.received} of ${count} messages arrived`);
+  return result.ms;
+}
+
+/** Resident memory of a process in KiB (Linux). */
+function rssKib(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** Memory of the sidecar and the app before and after `stallMs` of a 64 KiB stream nobody reads. */
+async function stall(browser: Browser, stallMs: number): Promise<Record<string, number>> {
+  const status = (await browser.execute(`return window.__TAURI_INTERNALS__.invoke("plugin:anysync|status")`)) as unknown as {
+    pid: number;
+  };
+  const sidecar = status.pid;
+  const app = parentPid(sidecar);
+  const before = { sidecarKib: rssKib(sidecar), appKib: rssKib(app) };
+  await browser.execute(`
+    const iterator = window.anysyncExample.counter.tick({ count: 0n, intervalMs: 0, payloadBytes: 65536 })[Symbol.asyncIterator]();
+    window.__stalled = iterator;
+    return iterator.next().then(() => true);
+  `);
+  const stalledAt = Date.now();
+  await waitFor("the stall to last", () => Date.now() - stalledAt >= stallMs, { timeoutMs: stallMs + 5_000, intervalMs: 100 });
+  const stats = (await browser.execute(
+    `return window.anysyncExample.counter.stats({}).then((s) => ({ ticksSent: Number(s.ticksSent), sendBlocked: s.sendBlocked }))`,
+  )) as unknown as { ticksSent: number; sendBlocked: boolean };
+  const after = { sidecarKib: rssKib(sidecar), appKib: rssKib(app) };
+  await browser.execute(`return window.__stalled.return().then(() => true)`);
+  return {
+    stallMs,
+    sidecarKibBefore: before.sidecarKib,
+    sidecarKibAfter: after.sidecarKib,
+    appKibBefore: before.appKib,
+    appKibAfter: after.appKib,
+    ticksSent: stats.ticksSent,
+    sendBlocked: stats.sendBlocked ? 1 : 0,
+  };
+}
 
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(name);
@@ -113,7 +230,32 @@ async function main(): Promise<void> {
         blocks.push({ variant, round, gapsUs, pageMs });
       }
     }
-    writeFileSync(out, JSON.stringify({ smoke, callsPerBlock: calls - 1, blocks }));
+
+    // Streams: throughput at three message sizes against S0, interleaved per round.
+    const streamCounts: Record<number, number> = smoke ? { 64: 2_000, 1024: 2_000, 65536: 200 } : { 64: 20_000, 1024: 20_000, 65536: 2_000 };
+    const streamRounds = smoke ? 1 : 3;
+    await streamSample(session, "S0", 200, 64);
+    await streamSample(session, "G3", 200, 64);
+    const streams: StreamSample[] = [];
+    for (let round = 0; round < streamRounds; round++) {
+      for (const size of [64, 1024, 65536]) {
+        const count = streamCounts[size] ?? 1_000;
+        for (const variant of ["S0", "G3"] as const) {
+          streams.push({ variant, size, round, count, ms: await streamSample(session, variant, count, size) });
+        }
+      }
+    }
+    const latency = (await session.execute(LATENCY_SCRIPT, smoke ? 100 : 1_000, 10)) as unknown as {
+      failed?: string;
+      latencyUs: number[];
+    };
+    if (latency.failed !== undefined) throw new Error(`stream latency failed in the page: ${latency.failed}`);
+    const stalled = await stall(session, smoke ? 1_000 : 5_000);
+
+    writeFileSync(
+      out,
+      JSON.stringify({ smoke, callsPerBlock: calls - 1, blocks, streams, streamLatencyUs: latency.latencyUs, stall: stalled }),
+    );
     console.log(`webview: wrote ${out}`);
   } finally {
     await browser?.deleteSession().catch(() => undefined);

@@ -11,5 +11,5 @@ import (
 // return at once instead of waiting for a writer (reading a regular file is
 // not affected by it).
 func openNoBlock(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_RDONLY|0*syscall.O_NONBLOCK, 0)
+	return os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }

@@ -254,7 +254,14 @@ func TestReadConfigFile(t *testing.T) {
 	// Through Run with the default reader: exit 2 naming the file.
 	env, _, stderr := baseEnv("--config", fifo)
 	env.ReadFile = nil
-	if err := backend.Run(t.Context(), env); backend.ExitCode(err) != backend.ExitConfig || !strings.Contains(err.Error(), "fifo is not a regular file") {
-		t.Fatalf("Run with a FIFO config = %v; stderr %s", err, stderr)
+	done := make(chan error, 1)
+	go func() { done <- backend.Run(t.Context(), env) }()
+	select {
+	case err := <-done:
+		if backend.ExitCode(err) != backend.ExitConfig || !strings.Contains(err.Error(), "fifo is not a regular file") {
+			t.Fatalf("Run with a FIFO config = %v; stderr %s", err, stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run blocked reading a FIFO config file")
 	}
 }

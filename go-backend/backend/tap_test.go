@@ -212,4 +212,3 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 		t.Fatalf("Ping after the idle close: %v", err)
 	}
 }
-

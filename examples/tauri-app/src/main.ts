@@ -19,6 +19,8 @@ import {
   type Status,
 } from "tauri-plugin-anysync-api";
 
+import { Channel } from "@tauri-apps/api/core";
+
 import { CounterService, type Counter } from "./gen/example/v1/counter_pb.js";
 
 /** The example's own service, through the client generated from its .proto. */
@@ -26,11 +28,19 @@ const counter = createAnysyncClient(CounterService);
 
 declare global {
   interface Window {
-    /** The page's generated clients, for the e2e suite and the devtools console. */
-    anysyncExample: { counter: AnysyncClient<typeof CounterService>; health: AnysyncClient<typeof HealthService> };
+    /**
+     * The page's generated clients, for the e2e suite, the benchmarks and the devtools console, and
+     * Tauri's `Channel` for the benchmarks' baseline stream (scripts injected by WebDriver cannot
+     * import modules).
+     */
+    anysyncExample: {
+      counter: AnysyncClient<typeof CounterService>;
+      health: AnysyncClient<typeof HealthService>;
+      Channel: typeof Channel;
+    };
   }
 }
-window.anysyncExample = { counter, health: createAnysyncClient(HealthService) };
+window.anysyncExample = { counter, health: createAnysyncClient(HealthService), Channel };
 
 /** Most state-history entries and log records kept on the page. */
 const MAX_HISTORY = 50;

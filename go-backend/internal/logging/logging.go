@@ -9,6 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc/grpclog"
 )
@@ -33,19 +37,83 @@ func Error(err error) slog.Attr {
 // non-JSON lines to stderr. grpc's INFO records become debug records
 // (they are chatty: one per connection event), WARNING warn, ERROR error.
 //
+// grpc writes some of these records before any authentication, copying
+// what a peer sent (a malformed metadata value, a method name), and a peer
+// can make it write them as fast as it sends. So every quoted string in a
+// message (grpc quotes peer-supplied values with %q) is replaced by "…",
+// a message is cut to MaxGRPCMessageBytes, and at most GRPCRecordsPerSecond
+// records are written per second; a warning then counts those dropped.
+//
 // It must be called before any other grpc function (grpclog.SetLoggerV2 is
 // not safe for concurrent use) and at most once per process.
 func RouteGRPC(logger *slog.Logger) {
 	grpclog.SetLoggerV2(&grpcLogger{l: logger.With(slog.String("component", "grpc"))})
 }
 
+// Bounds of grpc-go's records.
+const (
+	// MaxGRPCMessageBytes bounds one grpc record's message.
+	MaxGRPCMessageBytes = 256
+	// GRPCRecordsPerSecond bounds how many grpc records are written per
+	// second.
+	GRPCRecordsPerSecond = 20
+)
+
+// quoted matches a Go-quoted string, as %q writes it.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
 // grpcLogger adapts slog to grpclog.LoggerV2.
-type grpcLogger struct{ l *slog.Logger }
+type grpcLogger struct {
+	l *slog.Logger
+	// now is the clock; nil means time.Now.
+	now func() time.Time
+
+	mu      sync.Mutex
+	window  time.Time // start of the current one-second window
+	written int       // records written in the window
+	dropped int       // records dropped since the last summary
+}
 
 var _ grpclog.LoggerV2 = (*grpcLogger)(nil)
 
 func (g *grpcLogger) log(level slog.Level, msg string) {
-	g.l.Log(context.Background(), level, msg)
+	ctx := context.Background()
+	if !g.l.Enabled(ctx, level) {
+		return
+	}
+	now := time.Now
+	if g.now != nil {
+		now = g.now
+	}
+	g.mu.Lock()
+	t := now()
+	if t.Sub(g.window) >= time.Second {
+		g.window, g.written = t, 0
+	}
+	if g.written >= GRPCRecordsPerSecond {
+		g.dropped++
+		g.mu.Unlock()
+		return
+	}
+	g.written++
+	dropped := g.dropped
+	g.dropped = 0
+	g.mu.Unlock()
+	if dropped > 0 {
+		g.l.LogAttrs(ctx, slog.LevelWarn, "grpc log records dropped", slog.Int("dropped", dropped),
+			slog.Int("perSecond", GRPCRecordsPerSecond))
+	}
+	g.l.Log(ctx, level, sanitize(msg))
+}
+
+// sanitize removes what grpc copies from a peer: quoted strings, and
+// anything beyond MaxGRPCMessageBytes.
+func sanitize(msg string) string {
+	msg = quoted.ReplaceAllLiteralString(msg, `"…"`)
+	if len(msg) > MaxGRPCMessageBytes {
+		msg = strings.ToValidUTF8(msg[:MaxGRPCMessageBytes], "") + "…"
+	}
+	return msg
 }
 
 func (g *grpcLogger) Info(args ...any)    { g.log(slog.LevelDebug, fmt.Sprint(args...)) }
