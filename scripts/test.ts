@@ -50,7 +50,7 @@ const steps: Step[] = [
       for (const cwd of goModules) run("go", ["test", "-race", "-count=1", "./..."], { cwd, env: goEnv });
     },
   },
-  { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked"]) },
+  { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked", "--no-fail-fast"]) },
   { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
   { name: "bench", what: "benchmark harness smoke run (no thresholds)", run: () => run("npm", ["run", "--silent", "bench:smoke"]) },

@@ -307,7 +307,11 @@ async fn a_deadline_shorter_than_the_handler_is_deadline_exceeded() {
     let sleep = SleepRequest { duration_ms: 5_000 }.encode_to_vec();
     for round in 0..20 {
         let error = supervisor
-            .call(SLEEP, Bytes::from(sleep.clone()), Some(Duration::from_millis(50 + round * 5)))
+            .call(
+                SLEEP,
+                Bytes::from(sleep.clone()),
+                Some(Duration::from_millis(50 + round * 5)),
+            )
             .await
             .expect_err("the deadline passes first");
         assert_eq!(error.code(), "DEADLINE_EXCEEDED", "round {round}: {error}");

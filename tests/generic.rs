@@ -224,14 +224,19 @@ async fn calls_made_during_restart_wait_for_the_new_backend() {
     let mut calls = Vec::new();
     while !restart.is_finished() {
         let supervisor = std::sync::Arc::clone(&supervisor);
-        calls.push(tokio::spawn(async move { supervisor.call(CHECK, Bytes::new(), None).await }));
+        calls.push(tokio::spawn(async move {
+            supervisor.call(CHECK, Bytes::new(), None).await
+        }));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let status = restart.await.expect("joins").expect("restart succeeds");
     assert_ne!(status.pid, Some(old));
     assert!(calls.len() > 1, "calls were made during the restart");
     for call in calls {
-        let answer = call.await.expect("joins").expect("a call made during restart() succeeds");
+        let answer = call
+            .await
+            .expect("joins")
+            .expect("a call made during restart() succeeds");
         HealthCheckResponse::decode(answer).expect("decodes");
     }
     supervisor.shutdown().await;

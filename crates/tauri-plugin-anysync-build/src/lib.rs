@@ -687,7 +687,10 @@ mod tests {
              replace (\n\texample.com/other v1.0.0 => example.com/fork v1.2.0\n\texample.com/gone => ../gone\n)\n",
         )
         .expect("write");
-        assert_eq!(local_replacements(&app.join("go.mod")), vec![app.join("../plugin")]);
+        assert_eq!(
+            local_replacements(&app.join("go.mod")),
+            vec![app.join("../plugin")]
+        );
     }
 
     #[test]
