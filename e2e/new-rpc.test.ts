@@ -4,8 +4,8 @@
  * `npm run build`, call the method from the page through the generated client, and assert that git
  * sees no other changed file than those two and generated code.
  *
- * The copy builds into a hard-linked copy of this run's Cargo target dir, so only the workspace's
- * own crates compile again and nothing the main build left there is touched.
+ * The copy builds into a target dir of its own (`<target>/new-rpc`, seeded from the main one), so
+ * only the workspace's own crates compile again and nothing the main build left is touched.
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -74,10 +74,16 @@ describe("a new RPC costs a .proto method and a Go handler", { timeout: 1_200_00
       run("tar", ["--null", "--ignore-failed-read", "-T", list, "-cf", path.join(copy, "tree.tar")]);
       run("tar", ["-xf", path.join(copy, "tree.tar"), "-C", tree]);
       symlinkSync(path.join(repoRoot, "node_modules"), path.join(tree, "node_modules"));
-      const target = path.join(copy, "target");
-      if (existsSync(path.join(cargoTargetDir(), "debug"))) {
-        mkdirSync(target);
-        run("cp", ["-al", path.join(cargoTargetDir(), "debug"), path.join(target, "debug")]);
+      // A target dir of its own, kept between runs so only what changed compiles again. Seeded once
+      // by a real copy of the main one (no hard links: cargo and rustc rewrite some outputs in place,
+      // and the copy's crates hash like the originals, so shared files would cross over).
+      const target = path.join(cargoTargetDir(), "new-rpc");
+      const main = path.join(cargoTargetDir(), "debug");
+      if (!existsSync(path.join(target, "debug")) && existsSync(main)) {
+        mkdirSync(path.join(target, "debug"), { recursive: true });
+        for (const dir of ["deps", "build", ".fingerprint"]) {
+          if (existsSync(path.join(main, dir))) run("cp", ["-a", path.join(main, dir), path.join(target, "debug", dir)]);
+        }
       }
       const git = (...args: string[]) => run("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@localhost", ...args], { cwd: tree });
       git("init", "-q");

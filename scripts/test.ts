@@ -19,10 +19,13 @@ const steps: Step[] = [
   { name: "gen", what: "generated code matches the .proto", run: () => run("npm", ["run", "--silent", "gen:check"]) },
   {
     name: "go-lint",
-    what: "go vet and gofmt",
+    what: "go vet, gofmt and tidy go.mod files",
     run: () => {
       for (const cwd of goModules) {
         run("go", ["vet", "./..."], { cwd, env: goEnv });
+        // The example's module lists the plugin module's requirements too: a dependency added to
+        // go-backend needs `go mod tidy` there as well.
+        run("go", ["mod", "tidy", "-diff"], { cwd, env: { ...goEnv, GOFLAGS: "" } });
         run("bash", ["-c", 'out=$(gofmt -l .); [ -z "$out" ] || { echo "gofmt would change: $out"; exit 1; }'], { cwd });
       }
     },
