@@ -192,6 +192,7 @@ const b0 = rustSeries("B0", 16);
 const v1 = [1, 16, 64].map((conc) => ({ conc, s: rustSeries("V1", 16, conc) }));
 const v1c1 = v1[0]?.s ?? b0;
 const v1c16 = v1[1]?.s ?? b0;
+const v1g = rustSeries("V1G", 16);
 const sizes = [16, 1024, 65536, 1048576];
 const v3 = sizes.map((size) => ({ size, v: rustSeries("V3", size), b: rustSeries("B0", size) }));
 const b2 = rustSeries("B2", 0);
@@ -243,6 +244,10 @@ target(
   c16Gain >= 3,
 );
 target("V1/V3 errors = 0 (any error aborts the driver)", "0", true);
+const v1gp50 = p50Ratio(v1g, v1c1);
+const v1gp99 = p99Ratio(v1g, v1c1);
+target("V1G generic path from Rust p50 <= V1 typed ping p50 (issue 12)", `${us(v1g.all.p50)} vs ${us(v1c1.all.p50)} = ${ratio(v1gp50)}`, v1gp50 <= 1);
+target("V1G generic path from Rust p99 <= 1.05x V1 p99 (issue 12)", `${us(v1g.all.p99)} vs ${us(v1c1.all.p99)} = ${ratio(v1gp99)}`, v1gp99 <= 1.05);
 const v2b1p50 = p50Ratio(v2, b1);
 const v2b1p99 = p99Ratio(v2, b1);
 target("V2 p50 <= 1.3x B1 p50 (median of block ratios)", `${us(v2.all.p50)} vs ${us(b1.all.p50)} = ${ratio(v2b1p50)}`, v2b1p50 <= 1.3);
@@ -323,6 +328,11 @@ lines.push(
       s.all,
       `${s.throughput.toFixed(0)}/s${conc === 1 ? `; p50 ${ratio(v1RatioB0)} B0` : `; ${ratio(throughputRatio(s, v1c1))} conc-1 throughput`}`,
     ),
+  ),
+  row(
+    "V1G Rust → Go ping through the generic path (`Supervisor::call`, prost bytes), conc 1",
+    v1g.all,
+    `${v1g.throughput.toFixed(0)}/s; p50 ${ratio(v1gp50)} V1, p99 ${ratio(v1gp99)} V1`,
   ),
   row("B1 webview → no-op app command (Rust)", b1.all, `${b1.throughput.toFixed(0)}/s`),
   row("V2 webview → Rust → Go ping, typed JSON command", v2.all, `${v2.throughput.toFixed(0)}/s; p50 ${ratio(v2b1p50)} B1, p99 ${ratio(v2b1p99)} B1`),

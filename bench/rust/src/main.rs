@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use prost::Message as _;
 use serde_json::{json, Value};
+use tauri_plugin_anysync::proto::{PingRequest, PingResponse};
 use tauri_plugin_anysync::{Config, State, Supervisor, SupervisorConfig};
 use tokio::runtime::Runtime;
 
@@ -129,6 +132,7 @@ fn main() -> Result<()> {
         echo.block(size, calls)?;
         rt.block_on(ping_block(&supervisor, size, calls, 1))?;
     }
+    rt.block_on(ping_block_on(&supervisor, CallPath::Generic, 16, 200, 1))?;
     let sidecar_pid = supervisor.status().pid.ok_or("the sidecar has no pid")?;
     let (mut b0_cpu, mut v1_cpu) = (CpuSplit::default(), CpuSplit::default());
     for round in 0..scale.rounds {
@@ -143,6 +147,8 @@ fn main() -> Result<()> {
             }
             blocks.push(block_json("V1", 16, conc, round, result));
         }
+        let result = rt.block_on(ping_block_on(&supervisor, CallPath::Generic, 16, scale.block, 1))?;
+        blocks.push(block_json("V1G", 16, 1, round, result));
     }
     for round in 0..scale.rounds {
         for size in SIZES {
@@ -315,6 +321,28 @@ async fn ping_block(
     calls: usize,
     conc: usize,
 ) -> Result<(Vec<Duration>, Duration)> {
+    ping_block_on(supervisor, CallPath::Typed, size, calls, conc).await
+}
+
+/// Which of the plugin's Rust APIs a ping goes through.
+#[derive(Clone, Copy)]
+enum CallPath {
+    /// `Supervisor::ping`: the typed method with the generated client.
+    Typed,
+    /// `Supervisor::call`: the generic path every RPC takes (prost-encoded bytes in and out).
+    Generic,
+}
+
+const PING: &str = "anysync.v1.HealthService/Ping";
+
+/// V1G: like [`ping_block`], through `path`.
+async fn ping_block_on(
+    supervisor: &Arc<Supervisor>,
+    path: CallPath,
+    size: usize,
+    calls: usize,
+    conc: usize,
+) -> Result<(Vec<Duration>, Duration)> {
     let message = "x".repeat(size);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(conc);
@@ -326,9 +354,21 @@ async fn ping_block(
             let mut samples = Vec::with_capacity(share);
             for _ in 0..share {
                 let t = Instant::now();
-                let response = supervisor.ping(message.clone()).await?;
+                let echoed = match path {
+                    CallPath::Typed => supervisor.ping(message.clone()).await?.message.len(),
+                    CallPath::Generic => {
+                        let request = PingRequest {
+                            message: message.clone(),
+                        }
+                        .encode_to_vec();
+                        let answer = supervisor
+                            .call(PING, Bytes::from(request), None)
+                            .await?;
+                        PingResponse::decode(answer)?.message.len()
+                    }
+                };
                 samples.push(t.elapsed());
-                if response.message.len() != message.len() {
+                if echoed != message.len() {
                     return Err::<_, BoxError>("the echo differs from what was sent".into());
                 }
             }
