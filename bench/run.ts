@@ -355,7 +355,7 @@ lines.push(
   "## Server streams to the webview (issue 13)",
   "",
   "S0: Rust alone sends the messages over a Channel, one raw payload each (the Tauri floor). G3: the example's",
-  "`CounterService/Tick` through the generated client: Go `Send` -> gRPC -> Rust with credit (window 32) ->",
+  "`CounterService/Tick` through the generated client: Go `Send` -> gRPC -> Rust with credit (windows of 1024 messages and 4 MiB) ->",
   "framed Channel payloads -> the transport's async iterator. Messages per second over whole streams, median of rounds.",
   "",
   "| message size | S0 msg/s | S0 MiB/s | G3 msg/s | G3 MiB/s | G3 / S0 |",

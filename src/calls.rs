@@ -64,14 +64,30 @@ pub(crate) struct Control {
 #[derive(Debug, Default)]
 struct ControlState {
     credit: u64,
+    /// Bytes the stream may still take, when the consumer bounds bytes too (`None`: messages only).
+    /// A message is taken while any is left, so the bytes in flight exceed the credit by less than
+    /// one message.
+    bytes: Option<u64>,
     cancelled: Option<CancelReason>,
+}
+
+impl ControlState {
+    fn can_take(&self) -> bool {
+        self.credit > 0 && self.bytes.is_none_or(|left| left > 0)
+    }
 }
 
 impl Control {
     pub(crate) fn new(credit: u32) -> Arc<Self> {
+        Self::with_bytes(credit, None)
+    }
+
+    /// A control whose stream takes messages while it holds both message and byte credit.
+    pub(crate) fn with_bytes(credit: u32, bytes: Option<u32>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(ControlState {
                 credit: u64::from(credit),
+                bytes: bytes.map(u64::from),
                 cancelled: None,
             }),
             wake: Notify::new(),
@@ -83,10 +99,13 @@ impl Control {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Lets the stream take `n` more messages.
-    pub(crate) fn add_credit(&self, n: u32) {
+    /// Lets the stream take `n` more messages (and `bytes` more bytes, when it counts bytes).
+    pub(crate) fn add_credit(&self, n: u32, bytes: Option<u32>) {
         let mut state = self.state();
         state.credit = state.credit.saturating_add(u64::from(n));
+        if let (Some(left), Some(more)) = (state.bytes.as_mut(), bytes) {
+            *left = left.saturating_add(u64::from(more));
+        }
         drop(state);
         self.wake.notify_one();
     }
@@ -102,13 +121,16 @@ impl Control {
     /// Whether there is credit for one more message (without spending it).
     pub(crate) fn has_credit(&self) -> bool {
         let state = self.state();
-        state.cancelled.is_none() && state.credit > 0
+        state.cancelled.is_none() && state.can_take()
     }
 
-    /// Spends the credit of one message taken from the stream.
-    pub(crate) fn spend(&self) {
+    /// Spends the credit of one message of `len` bytes taken from the stream.
+    pub(crate) fn spend(&self, len: usize) {
         let mut state = self.state();
         state.credit = state.credit.saturating_sub(1);
+        if let Some(left) = state.bytes.as_mut() {
+            *left = left.saturating_sub(u64::try_from(len).unwrap_or(u64::MAX));
+        }
     }
 
     /// Resolves when the call is cancelled, or (with `need_credit`) when there is credit.
@@ -119,7 +141,7 @@ impl Control {
                 if let Some(reason) = state.cancelled {
                     return Signal::Cancelled(reason);
                 }
-                if need_credit && state.credit > 0 {
+                if need_credit && state.can_take() {
                     return Signal::Credit;
                 }
             }
@@ -200,9 +222,9 @@ impl Calls {
     }
 
     /// Adds credit to stream `id` of `webview`; unknown ids are ignored (the stream may have ended).
-    pub(crate) fn credit(&self, webview: &str, id: &str, n: u32) {
+    pub(crate) fn credit(&self, webview: &str, id: &str, n: u32, bytes: Option<u32>) {
         if let Some(entry) = self.entries().get(webview).and_then(|calls| calls.get(id)) {
-            entry.control.add_credit(n);
+            entry.control.add_credit(n, bytes);
         }
     }
 
@@ -313,6 +335,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn byte_credit_stops_a_stream_once_spent_and_message_credit_still_counts() {
+        let control = Control::with_bytes(10, Some(100));
+        assert!(control.has_credit());
+        control.spend(60);
+        assert!(control.has_credit(), "40 bytes left: the next message may still be taken");
+        control.spend(60);
+        assert!(!control.has_credit(), "no bytes left: nothing more is taken");
+        control.add_credit(1, Some(50));
+        assert!(control.has_credit());
+        let messages_only = Control::new(1);
+        messages_only.spend(1 << 20);
+        assert!(!messages_only.has_credit(), "message credit alone bounds it");
+        messages_only.add_credit(1, Some(1));
+        assert!(messages_only.has_credit(), "byte grants are ignored without a byte budget");
+    }
+
     #[tokio::test]
     async fn cancel_credit_and_cleanup_per_webview() {
         let calls = Arc::new(Calls::default());
@@ -330,9 +369,9 @@ mod tests {
             .expect("same id, other webview");
         assert_eq!(calls.open(), 2);
 
-        calls.credit("main", "a", 3);
+        calls.credit("main", "a", 3, None);
         assert_eq!(a.wait(true).await, Signal::Credit);
-        calls.credit("main", "unknown", 3);
+        calls.credit("main", "unknown", 3, None);
         calls.cancel("other", "unknown");
 
         calls.cancel("main", "a");

@@ -16,7 +16,7 @@ use crate::calls::{parse_call_id, Owner};
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::scope::{authorize, MethodScope};
-use crate::stream::{check_credit, FrameSink};
+use crate::stream::{check_credit, check_credit_bytes, FrameSink};
 
 /// The method, `package.Service/Method` (required).
 pub const METHOD_HEADER: &str = "anysync-method";
@@ -28,6 +28,9 @@ pub const TIMEOUT_HEADER: &str = "anysync-timeout-ms";
 pub const CHANNEL_HEADER: &str = "anysync-channel";
 /// The stream's initial credit, 1..=1024 (`stream` only, required).
 pub const CREDIT_HEADER: &str = "anysync-credit";
+/// The stream's initial byte credit, 1..=1 GiB (`stream` only, optional: without it only messages
+/// are counted).
+pub const CREDIT_BYTES_HEADER: &str = "anysync-credit-bytes";
 
 /// A `call` or `stream` as the front end asked for it, checked.
 pub(crate) struct Invocation {
@@ -42,6 +45,7 @@ pub(crate) struct StreamInvocation {
     pub(crate) call: Invocation,
     pub(crate) id: String,
     pub(crate) credit: u32,
+    pub(crate) credit_bytes: Option<u32>,
     pub(crate) channel: JavaScriptChannelId,
 }
 
@@ -116,6 +120,18 @@ pub(crate) fn stream_invocation(
             message: format!("{CREDIT_HEADER} {credit:?} is not a number of messages (1 to 1024)"),
         })
         .and_then(check_credit)?;
+    let credit_bytes = optional(request, CREDIT_BYTES_HEADER)?
+        .map(|bytes| {
+            bytes
+                .parse::<u32>()
+                .map_err(|_| Error::InvalidArgument {
+                    message: format!(
+                        "{CREDIT_BYTES_HEADER} {bytes:?} is not a number of bytes (1 to 1073741824)"
+                    ),
+                })
+                .and_then(check_credit_bytes)
+        })
+        .transpose()?;
     let channel = required(request, CHANNEL_HEADER)?;
     let channel = JavaScriptChannelId::from_str(&channel).map_err(|e| Error::InvalidArgument {
         message: format!(
@@ -126,6 +142,7 @@ pub(crate) fn stream_invocation(
         call,
         id,
         credit,
+        credit_bytes,
         channel,
     })
 }

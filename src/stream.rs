@@ -4,7 +4,9 @@
 //! # Bounds
 //! - **Towards the front end**: a message is taken from tonic's `Streaming` only while the stream
 //!   holds credit, and each one spends one credit, so at most `credit` messages are ever in flight
-//!   towards the consumer.
+//!   towards the consumer. A consumer that also grants byte credit (`anysync-credit-bytes`) bounds
+//!   the bytes in flight too: a message is taken only while byte credit is left, so they stay below
+//!   the byte credit plus one message.
 //! - **In Rust**: nothing beyond those. The message being framed is already paid for and is sent at
 //!   once (several ready ones share one payload, at most [`MAX_BATCH_BYTES`] plus one message). What
 //!   the backend sent but Rust has not taken yet sits in HTTP/2's receive buffer, bounded by the
@@ -34,6 +36,9 @@ pub const FRAME_MESSAGE: u8 = 0;
 pub const FRAME_END: u8 = 1;
 /// Largest credit one grant may add, and the largest initial credit.
 pub const MAX_CREDIT: u32 = 1024;
+/// Largest byte credit one grant may add, and the largest initial byte credit. Grants give back
+/// what was consumed, which may exceed the window by one message, so this is far above any window.
+pub const MAX_CREDIT_BYTES: u32 = 1 << 30;
 /// Ready messages are packed into one payload up to about this size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
@@ -110,6 +115,19 @@ pub(crate) fn check_credit(n: u32) -> Result<u32> {
     }
 }
 
+/// Checks a byte credit amount (initial or granted).
+pub(crate) fn check_credit_bytes(bytes: u32) -> Result<u32> {
+    if (1..=MAX_CREDIT_BYTES).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(Error::InvalidArgument {
+            message: format!(
+                "byte credit {bytes} is out of range: grant 1 to {MAX_CREDIT_BYTES} bytes at a time"
+            ),
+        })
+    }
+}
+
 /// A Rust caller's hold on a stream opened with
 /// [`Supervisor::open_stream`](crate::Supervisor::open_stream). Dropping it does not end the
 /// stream; [`Self::cancel`] does.
@@ -125,7 +143,7 @@ impl StreamHandle {
 
     /// Lets the stream deliver `n` (1..=1024) more messages.
     pub fn add_credit(&self, n: u32) -> Result<()> {
-        self.control.add_credit(check_credit(n)?);
+        self.control.add_credit(check_credit(n)?, None);
         Ok(())
     }
 
@@ -267,7 +285,7 @@ impl Pump {
             };
             match next {
                 Ok(Some(message)) => {
-                    control.spend();
+                    control.spend(message.len());
                     push_frame(batch, FRAME_MESSAGE, &message);
                 }
                 Ok(None) => return Outcome::End(Ok(())),
@@ -278,7 +296,7 @@ impl Pump {
                 match poll_ready_message(&mut stream) {
                     Poll::Pending => break,
                     Poll::Ready(Ok(Some(message))) => {
-                        control.spend();
+                        control.spend(message.len());
                         push_frame(batch, FRAME_MESSAGE, &message);
                     }
                     Poll::Ready(Ok(None)) => return Outcome::End(Ok(())),

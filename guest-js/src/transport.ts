@@ -22,9 +22,13 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { AnysyncError } from "./errors.js";
 
 /** The credit a stream starts with when {@link AnysyncTransportOptions.streamWindow} is not given. */
-const DEFAULT_STREAM_WINDOW = 32;
+const DEFAULT_STREAM_WINDOW = 1024;
 /** The most credit the plugin accepts in one grant (docs/call-path.md). */
 const MAX_CREDIT = 1024;
+/** The byte credit a stream starts with when {@link AnysyncTransportOptions.streamWindowBytes} is not given. */
+const DEFAULT_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/** The largest byte window this transport opens a stream with. */
+const MAX_STREAM_WINDOW_BYTES = 64 * 1024 * 1024;
 /**
  * How long after its deadline a call is failed here when the plugin has not answered. The plugin
  * enforces the deadline itself and says more (e.g. `UNAVAILABLE` for a backend that did not come
@@ -51,11 +55,18 @@ const FRAME_HEADER_BYTES = 5;
 export interface AnysyncTransportOptions {
   /**
    * How many messages of one server stream may be on their way to or waiting in the page at once
-   * (1 to 1024; default 32). The stream opens with this much credit; each message the app takes
+   * (1 to 1024; default 1024). The stream opens with this much credit; each message the app takes
    * out of the iterator is given back, in batches of half the window, so the plugin never sends
    * more than the app has room for and a consumer that stops reading stops the Go handler's `Send`.
    */
   readonly streamWindow?: number;
+  /**
+   * How many bytes of one server stream's messages may be on their way to or waiting in the page
+   * at once (1 to 64 MiB; default 4 MiB), beside {@link streamWindow}: the plugin takes a message
+   * only while byte credit is left, so at most this plus one message is in flight. Many small
+   * messages flow under a large message window, large ones stay bounded in bytes.
+   */
+  readonly streamWindowBytes?: number;
   /**
    * The deadline in milliseconds of calls that give no `timeoutMs` of their own. Without it, a
    * unary call has the plugin's `callTimeoutMs` and a stream has none.
@@ -248,6 +259,7 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
   readonly #name: string;
   readonly #id: string;
   readonly #window: number;
+  readonly #windowBytes: number;
   readonly #signal: AbortSignal | undefined;
   readonly #decoder = new FrameDecoder();
   /** Message bodies received and not yet handed out. */
@@ -261,18 +273,23 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
   #granted: number;
   #received = 0;
   #takenSinceGrant = 0;
+  #grantedBytes: number;
+  #receivedBytes = 0;
+  #takenBytesSinceGrant = 0;
   #wake: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #onAbort = (): void => {
     this.#fail(cancelled(this.#name, this.#signal?.reason));
   };
 
-  constructor(schema: O, name: string, id: string, window: number, signal: AbortSignal | undefined) {
+  constructor(schema: O, name: string, id: string, window: { messages: number; bytes: number }, signal: AbortSignal | undefined) {
     this.#schema = schema;
     this.#name = name;
     this.#id = id;
-    this.#window = window;
-    this.#granted = window;
+    this.#window = window.messages;
+    this.#granted = window.messages;
+    this.#windowBytes = window.bytes;
+    this.#grantedBytes = window.bytes;
     this.#signal = signal;
   }
 
@@ -301,6 +318,7 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
       "anysync-call-id": this.#id,
       "anysync-channel": channel.toJSON(),
       "anysync-credit": String(this.#window),
+      "anysync-credit-bytes": String(this.#windowBytes),
     };
     if (deadline !== undefined) {
       headers["anysync-timeout-ms"] = String(deadline);
@@ -333,7 +351,7 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
       }
       const body = this.#queue.shift();
       if (body !== undefined) {
-        this.#taken();
+        this.#taken(body.length);
         try {
           return { done: false, value: fromBinary(this.#schema, body) };
         } catch (error) {
@@ -368,14 +386,24 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  /** Counts a message handed to the app, and gives its credit back in batches of half the window. */
-  #taken(): void {
+  /**
+   * Counts a message of `bytes` bytes handed to the app, and gives its credit back once half the
+   * message window or half the byte window was taken.
+   */
+  #taken(bytes: number): void {
     this.#takenSinceGrant += 1;
-    if (!this.#open || this.#takenSinceGrant < Math.ceil(this.#window / 2)) return;
+    this.#takenBytesSinceGrant += bytes;
+    const half = this.#takenSinceGrant >= Math.ceil(this.#window / 2) || this.#takenBytesSinceGrant >= Math.ceil(this.#windowBytes / 2);
+    if (!this.#open || !half) return;
     const n = this.#takenSinceGrant;
+    const given = this.#takenBytesSinceGrant;
     this.#takenSinceGrant = 0;
+    this.#takenBytesSinceGrant = 0;
     this.#granted += n;
-    invoke("plugin:anysync|credit", { id: this.#id, n }).catch((error: unknown) => {
+    this.#grantedBytes += given;
+    // Empty messages spend no byte credit, so there may be none to give back.
+    const args = given > 0 ? { id: this.#id, n, bytes: given } : { id: this.#id, n };
+    invoke("plugin:anysync|credit", args).catch((error: unknown) => {
       // The plugin ignores unknown ids, so this is a real refusal: without credit the stream
       // would stall forever, so end it with the reason.
       this.#fail(AnysyncError.from(error));
@@ -398,6 +426,11 @@ class ServerStream<O extends DescMessage> implements AsyncIterableIterator<Messa
         if (this.#received > this.#granted) {
           throw new Error(`the plugin sent message ${String(this.#received)} with credit for ${String(this.#granted)}`);
         }
+        // A message may be taken while any byte credit is left, so only one can overshoot.
+        if (this.#receivedBytes >= this.#grantedBytes) {
+          throw new Error(`the plugin sent a message beyond the byte credit (${String(this.#grantedBytes)} bytes granted)`);
+        }
+        this.#receivedBytes += frame.body.length;
         this.#queue.push(frame.body);
       }
     } catch (error) {
@@ -488,6 +521,13 @@ export function anysyncTransport(options: AnysyncTransportOptions = {}): Transpo
   if (!Number.isInteger(window) || window < 1 || window > MAX_CREDIT) {
     throw new AnysyncError(`streamWindow must be an integer from 1 to ${String(MAX_CREDIT)}, got ${String(window)}`, "INVALID_ARGUMENT");
   }
+  const windowBytes = options.streamWindowBytes ?? DEFAULT_STREAM_WINDOW_BYTES;
+  if (!Number.isInteger(windowBytes) || windowBytes < 1 || windowBytes > MAX_STREAM_WINDOW_BYTES) {
+    throw new AnysyncError(
+      `streamWindowBytes must be an integer from 1 to ${String(MAX_STREAM_WINDOW_BYTES)}, got ${String(windowBytes)}`,
+      "INVALID_ARGUMENT",
+    );
+  }
   const { defaultTimeoutMs } = options;
   if (defaultTimeoutMs !== undefined && !(defaultTimeoutMs > 0)) {
     throw new AnysyncError(`defaultTimeoutMs must be a positive number of milliseconds, got ${String(defaultTimeoutMs)}`, "INVALID_ARGUMENT");
@@ -537,7 +577,7 @@ export function anysyncTransport(options: AnysyncTransportOptions = {}): Transpo
       }
       const request = encode(method.input, await onlyMessage(input, name), name);
       const deadline = deadlineOf(timeoutMs, defaultTimeoutMs);
-      const stream = new ServerStream(method.output, name, nextCallId(), window, signal);
+      const stream = new ServerStream(method.output, name, nextCallId(), { messages: window, bytes: windowBytes }, signal);
       stream.start(request, deadline);
       return {
         stream: true,

@@ -3,7 +3,7 @@
  * (`call`, `cancel`) and server streams (`stream`, a Channel, frames, `credit`, `cancel`), with
  * real protobuf encoding of generated messages.
  */
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { clearMocks } from "@tauri-apps/api/mocks";
 import { afterEach, describe, expect, it } from "vitest";
@@ -287,16 +287,75 @@ describe("server streams", () => {
       "anysync-call-id": expect.stringMatching(CALL_ID) as string,
       "anysync-channel": expect.stringMatching(/^__CHANNEL__:\d+$/) as string,
       "anysync-credit": "4",
+      "anysync-credit-bytes": String(4 * 1024 * 1024),
       "anysync-timeout-ms": "5000",
     });
   });
 
-  it("use a window of 32 by default", async () => {
+  it("use a window of 1024 messages and 4 MiB by default", async () => {
     const plugin = streamPlugin((channel) => {
       channel.send(endFrame());
     });
     await drain(createAnysyncClient(TransportTestService).count({}));
-    expect(plugin.calls[0]?.headers["anysync-credit"]).toBe("32");
+    expect(plugin.calls[0]?.headers["anysync-credit"]).toBe("1024");
+    expect(plugin.calls[0]?.headers["anysync-credit-bytes"]).toBe(String(4 * 1024 * 1024));
+  });
+
+  it("bound the bytes in flight by the byte window plus one message, granting bytes back as consumed", async () => {
+    const windowBytes = 100;
+    const total = 30;
+    const size = (seq: number): number => 20 + (seq % 3) * 10; // 20..40 bytes of payload
+    let grantedBytes = windowBytes;
+    let sentBytes = 0;
+    let sent = 0;
+    let ended = false;
+    let largest = 0;
+    let channel: FakeChannel | undefined;
+    const frameOf = (seq: number): Uint8Array =>
+      messageFrame(CountResponseSchema, { seq: BigInt(seq), payload: new Uint8Array(size(seq)) });
+    // The plugin's side, as Rust does it: take a message while any byte credit is left.
+    const pump = (): void => {
+      while (channel !== undefined && sentBytes < grantedBytes && sent < total) {
+        const frame = frameOf(++sent);
+        const body = frame.length - 5;
+        largest = Math.max(largest, body);
+        sentBytes += body;
+        channel.send(frame);
+      }
+      if (channel !== undefined && sent === total && !ended) {
+        ended = true;
+        channel.send(endFrame());
+      }
+    };
+    const calls = mockPlugin(({ cmd, headers, payload }) => {
+      if (cmd === "plugin:anysync|stream") channel = new FakeChannel(headers["anysync-channel"]);
+      if (cmd === "plugin:anysync|credit") grantedBytes += (payload as { bytes?: number }).bytes ?? 0;
+      queueMicrotask(pump);
+      return null;
+    });
+    let takenBytes = 0;
+    let taken = 0;
+    const client = createAnysyncClient(TransportTestService, anysyncTransport({ streamWindowBytes: windowBytes }));
+    for await (const response of client.count({ count: total })) {
+      taken += 1;
+      takenBytes += toBinary(CountResponseSchema, response).length;
+      expect(sentBytes - takenBytes).toBeLessThan(windowBytes + largest);
+      await settle();
+    }
+    expect(taken).toBe(total);
+    const credits = calls.filter((call) => call.cmd === "plugin:anysync|credit");
+    expect(credits.length).toBeGreaterThan(0);
+    expect(credits.every((call) => ((call.payload as { bytes?: number }).bytes ?? 0) > 0)).toBe(true);
+  });
+
+  it("fail with INTERNAL when the plugin sends beyond the byte credit", async () => {
+    const plugin = streamPlugin((channel) => {
+      channel.send(concat(...seqs(3)));
+    });
+    const client = createAnysyncClient(TransportTestService, anysyncTransport({ streamWindowBytes: 1 }));
+    const error = await rejection(drain(client.count({})));
+    expect(error).toMatchObject({ code: "INTERNAL", message: expect.stringContaining("byte credit") as string });
+    expect(plugin.calls.at(-1)).toMatchObject({ cmd: "plugin:anysync|cancel" });
   });
 
   it("decode frames batched in one payload and split across payloads, in order, then end OK", async () => {
