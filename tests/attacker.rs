@@ -3,23 +3,32 @@
 //! The attacker is a separate process (this test binary re-executed, like `host_process_helper` in
 //! lifecycle.rs) that knows only the sidecar's pid. It finds the port the way any local process can
 //! (`/proc/PID/fd` socket inodes matched against `/proc/net/tcp`), then tries everything a process
-//! without the token could: gRPC without a token and with a guessed one, HTTP/1.1, a TLS ClientHello,
-//! random bytes, an oversized HTTP/2 frame, a 100 MB gRPC message, streams that hoard half-sent
-//! messages, and 1000 parallel connections. Every attempt must be refused or answered
-//! UNAUTHENTICATED, while the app's own calls (the supervisor in the parent test) keep working and
-//! the sidecar's memory stays bounded.
+//! without the token could: gRPC without a token and with a guessed one (one connection per
+//! attempt, and a second call on a connection already refused), HTTP/1.1, a TLS ClientHello, random
+//! bytes, an oversized HTTP/2 frame, a 100 MB gRPC message, streams that hoard half-sent messages,
+//! a flood of calls with malformed metadata, a flood of HTTP/1.1 connections that makes grpc-go log,
+//! and 1000 parallel connections. Every well-formed call
+//! must be answered UNAUTHENTICATED, and its connection then closed promptly without another frame
+//! read; everything else refused; connections over the server's cap closed on accept; while the
+//! app's own calls (the supervisor in the parent test) keep working, a new connection of the app is
+//! still admitted afterwards, the sidecar's memory stays bounded, and its log stays bounded and
+//! free of anything the attacker sent.
 #![cfg(target_os = "linux")]
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tauri_plugin_anysync::State;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tauri_plugin_anysync::{LogLevel, LogRecord, State};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 
@@ -28,10 +37,26 @@ const TARGET_ENV: &str = "ANYSYNC_ATTACKER_TARGET_PID";
 /// Bound of the sidecar's resident memory during the attack.
 const RSS_BOUND_KB: u64 = 100 * 1024;
 const PARALLEL_CONNECTIONS: usize = 1000;
-/// The server's per-connection stream limit (api/server DefaultMaxConcurrentStreams).
+/// The server's bound on connections open at once (go-backend/backend `maxConnections`).
+const MAX_CONNECTIONS: usize = 64;
+/// The server's per-connection stream limit (go-backend/backend `maxConcurrentStreams`).
 const HOARDING_STREAMS: usize = 128;
 /// The server's default message limit (maxMessageBytes).
 const MAX_MESSAGE: usize = 4 << 20;
+/// How soon after its UNAUTHENTICATED answer a condemned connection must be closed. The server
+/// closes it 100 ms after (go-backend/backend `condemnLinger`); the rest is room for a loaded
+/// 2-core machine. A server that keeps the connection open fails this.
+const CLOSE_BOUND: Duration = Duration::from_secs(2);
+/// Bounds of grpc-go's own records (go-backend/internal/logging): per one-second window, plus one
+/// record that counts those dropped; and the length of a message.
+const GRPC_RECORDS_PER_WINDOW: usize = 20 + 1;
+const GRPC_MESSAGE_BYTES: usize = 256 + "…".len();
+/// The record that counts refused calls, at most one per second (go-backend/backend
+/// `reportRefused`).
+const REFUSED_REPORT: &str = "refused calls without the bearer token";
+/// Sent by the attacker in metadata names and values, paths and HTTP/1.1 requests: it must never
+/// appear in a log record.
+const MARKER: &str = "attacker-marker-7f3a";
 
 // ---------------------------------------------------------------------------------------------
 // The parent: the app, its supervisor, and the watch on the sidecar while the attacker works.
@@ -48,6 +73,16 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
 
 fn vm_rss_kb(pid: u32) -> Option<u64> {
     status_kb(pid, "VmRSS")
+}
+
+/// How many sockets the process has open (its listener and its connections).
+fn socket_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the sidecar's fds")
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
 }
 
 /// Every `/proc/*/cmdline` and `/proc/*/environ` this user can read, with the pid.
@@ -94,6 +129,16 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
     assert_eq!(addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST), "{addr}");
     supervisor.ping("before".into()).await.expect("ping");
     let rss_before = vm_rss_kb(pid).expect("VmRSS");
+    let sockets_before = socket_count(pid);
+    // Records up to here are the backend's start, before any attack.
+    let seq_before_attack = recorder
+        .logs
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| r.seq)
+        .max()
+        .unwrap_or(0);
 
     let mut attacker = tokio::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
@@ -189,6 +234,39 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
         supervisor.ping("after".into()).await.expect("ping").message,
         "after"
     );
+    // Every connection of the attacker is closed soon after it is gone: the server's sockets are
+    // those it had before (its listener and the app's connection). The condemned ones close
+    // 100 ms after their refusal.
+    let started = Instant::now();
+    while socket_count(pid) != sockets_before {
+        assert!(
+            started.elapsed() < CLOSE_BOUND,
+            "the sidecar has {} sockets {CLOSE_BOUND:?} after the attack, {sockets_before} before",
+            socket_count(pid)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "sidecar sockets back to {sockets_before} (listener and the app's connection) {:?} after \
+         the attacker exited",
+        started.elapsed()
+    );
+    // The flood left no connection slot taken: a new connection of the app (as after a reconnect)
+    // is admitted and served. A cap that leaked the slots of closed connections would refuse it.
+    let fresh = channel(addr)
+        .await
+        .expect("a new connection of the app after the attack");
+    let reply: PingReply = call(
+        fresh,
+        "/anysync.v1.HealthService/Ping",
+        PingRequest {
+            message: "a new connection after the attack".into(),
+        },
+        &[format!("Bearer {token}")],
+    )
+    .await
+    .expect("the app's call on a new connection after the attack");
+    assert_eq!(reply.message, "a new connection after the attack");
 
     // The token is in no process's argv or environment, the attacker's included (it has exited, so
     // check it was not handed one: its environment was ours, and ours has none).
@@ -234,8 +312,261 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
                 "a presented token was logged: {json}"
             );
         }
+        // Nothing the attacker sent (metadata, paths, HTTP/1.1 requests) is copied into a record.
+        assert!(
+            !json.to_ascii_lowercase().contains(MARKER),
+            "a record copies what the attacker sent: {json}"
+        );
+        // Refusals never log one by one: no call record of a refused call, and no warning but
+        // the periodic count (and grpc-go's own, bounded below).
+        assert!(
+            record.fields.get("code").and_then(|c| c.as_str()) != Some("Unauthenticated"),
+            "a refused call left a record of its own: {json}"
+        );
+        let grpc = record.fields.get("component").and_then(|c| c.as_str()) == Some("grpc");
+        assert!(
+            record.seq <= seq_before_attack
+                || matches!(record.level, LogLevel::Debug | LogLevel::Info)
+                || grpc
+                || record.message == REFUSED_REPORT,
+            "a warning under the attack other than the count of refusals: {json}"
+        );
     }
+    let totals = attacker_totals(&out);
+    refused_reports_count_every_refusal(&recorder, &totals).await;
+    let records = recorder.logs.lock().expect("lock").clone();
+    grpc_records_are_bounded(&records);
     supervisor.shutdown().await;
+}
+
+/// What the attacker counted, from its `TOTALS` line.
+#[derive(Debug)]
+struct Totals {
+    /// UNAUTHENTICATED answers it received.
+    unauthenticated: u64,
+    /// Connections on which it received one (each condemned by the server).
+    condemned: u64,
+    /// Streams of the hoarding connection that the close ended without an answer: the server may
+    /// have read and refused some of them (its read buffer) without its answer getting out.
+    unanswered: u64,
+    /// Connections closed without a byte from the server: over the connection cap.
+    over_limit: u64,
+}
+
+fn attacker_totals(out: &str) -> Totals {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("TOTALS "))
+        .expect("the attacker reports its totals");
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+    };
+    Totals {
+        unauthenticated: field("unauthenticated"),
+        condemned: field("condemned"),
+        unanswered: field("unanswered"),
+        over_limit: field("overLimit"),
+    }
+}
+
+fn field_u64(record: &LogRecord, name: &str) -> u64 {
+    record
+        .fields
+        .get(name)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("{name} in {record:?}"))
+}
+
+/// The backend's `time`, RFC 3339 as Go writes it, in seconds since the Unix epoch.
+fn unix_seconds(time: &str) -> Option<f64> {
+    let (date, clock) = time.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let split = clock.find(['Z', '+', '-']).unwrap_or(clock.len());
+    let (hms, zone) = clock.split_at(split);
+    let mut parts = hms.splitn(3, ':');
+    let (h, min, sec): (f64, f64, f64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    let offset = match zone.as_bytes().first() {
+        Some(b'+' | b'-') => {
+            let (oh, om) = zone[1..].split_once(':')?;
+            let minutes = oh.parse::<f64>().ok()? * 60.0 + om.parse::<f64>().ok()?;
+            if zone.starts_with('-') {
+                -minutes * 60.0
+            } else {
+                minutes * 60.0
+            }
+        }
+        _ => 0.0,
+    };
+    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + sec - offset)
+}
+
+fn record_time(record: &LogRecord) -> f64 {
+    record
+        .time
+        .as_deref()
+        .and_then(unix_seconds)
+        .unwrap_or_else(|| panic!("a backend record without a readable time: {record:?}"))
+}
+
+/// The most records whose times fall within one second of each other (0.99 s: the records' times
+/// are not the rate limiter's clock).
+fn most_within_a_second(times: &[f64]) -> usize {
+    let mut times = times.to_vec();
+    times.sort_by(f64::total_cmp);
+    let mut most = 0;
+    let mut first = 0;
+    for (last, t) in times.iter().enumerate() {
+        while t - times[first] >= 0.99 {
+            first += 1;
+        }
+        most = most.max(last - first + 1);
+    }
+    most
+}
+
+/// The backend counted every refusal the attacker saw, in at most one warning per second that
+/// copies nothing of the peer's: no refused call, closed connection or connection over the cap
+/// went unreported, and none was invented.
+async fn refused_reports_count_every_refusal(recorder: &Recorder, totals: &Totals) {
+    // The last report comes within a second of the last refusal.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (reports, calls, closed, over_limit) = loop {
+        let reports: Vec<LogRecord> = recorder
+            .logs
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.message == REFUSED_REPORT)
+            .cloned()
+            .collect();
+        let sum = |name| reports.iter().map(|r| field_u64(r, name)).sum::<u64>();
+        let (calls, closed, over_limit) = (
+            sum("calls"),
+            sum("connectionsClosed"),
+            sum("connectionsOverLimit"),
+        );
+        if (calls >= totals.unauthenticated
+            && closed >= totals.condemned
+            && over_limit >= totals.over_limit)
+            || Instant::now() >= deadline
+        {
+            break (reports, calls, closed, over_limit);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "refusal reports: {} records counting {calls} refused calls, {closed} connections closed, \
+         {over_limit} over the cap (the attacker saw {totals:?})",
+        reports.len()
+    );
+    assert!(
+        (totals.unauthenticated..=totals.unauthenticated + totals.unanswered).contains(&calls),
+        "the reports count {calls} refused calls; the attacker got {} UNAUTHENTICATED answers \
+         and {} streams ended unanswered",
+        totals.unauthenticated,
+        totals.unanswered
+    );
+    assert_eq!(
+        closed, totals.condemned,
+        "connections closed for a failed authentication"
+    );
+    assert_eq!(
+        over_limit, totals.over_limit,
+        "connections closed over the cap"
+    );
+    for report in &reports {
+        assert_eq!(report.level, LogLevel::Warn, "{report:?}");
+        let keys: Vec<&str> = report.fields.keys().map(String::as_str).collect();
+        for key in &keys {
+            assert!(
+                [
+                    "calls",
+                    "connectionsClosed",
+                    "connectionsOverLimit",
+                    "period"
+                ]
+                .contains(key),
+                "the refusal report carries {key}: {report:?}"
+            );
+        }
+    }
+    // At most one per second: over a span of D seconds, at most D + 1 ticks of the reporter.
+    let times: Vec<f64> = reports.iter().map(record_time).collect();
+    if let (Some(first), Some(last)) = (
+        times.iter().copied().reduce(f64::min),
+        times.iter().copied().reduce(f64::max),
+    ) {
+        let span = last - first;
+        assert!(
+            reports.len() as f64 <= span.ceil() + 1.0,
+            "{} refusal reports within {span:.2} s",
+            reports.len()
+        );
+    }
+}
+
+/// grpc-go's own records (those it writes before any authentication, under the attack): at most
+/// 20 per one-second window plus one count of those dropped, each message cut to 256 bytes.
+fn grpc_records_are_bounded(records: &[LogRecord]) {
+    let grpc: Vec<&LogRecord> = records
+        .iter()
+        .filter(|r| r.fields.get("component").and_then(|c| c.as_str()) == Some("grpc"))
+        .collect();
+    let times: Vec<f64> = grpc.iter().map(|r| record_time(r)).collect();
+    let dropped: u64 = grpc
+        .iter()
+        .filter(|r| r.message == "grpc log records dropped")
+        .map(|r| field_u64(r, "dropped"))
+        .sum();
+    let most = most_within_a_second(&times);
+    let span = match (
+        times.iter().copied().reduce(f64::min),
+        times.iter().copied().reduce(f64::max),
+    ) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
+    println!(
+        "grpc-go records: {} over {span:.1} s, at most {most} within one second, {dropped} more \
+         dropped by the rate limit",
+        grpc.len()
+    );
+    assert!(
+        dropped > 0,
+        "grpc-go dropped none of its records under the attack's floods: is its rate limit gone?"
+    );
+    // Windows start at least a second apart, so one second overlaps at most two of them, and a
+    // span of D seconds holds at most floor(D) + 1 of them.
+    assert!(
+        most <= 2 * GRPC_RECORDS_PER_WINDOW,
+        "{most} grpc-go records within one second"
+    );
+    assert!(
+        grpc.len() <= GRPC_RECORDS_PER_WINDOW * ((span + 0.01).floor() as usize + 1),
+        "{} grpc-go records within {span:.2} s",
+        grpc.len()
+    );
+    for record in &grpc {
+        assert!(
+            record.message.len() <= GRPC_MESSAGE_BYTES,
+            "a grpc-go record of {} bytes: {record:?}",
+            record.message.len()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,13 +603,47 @@ async fn attack(pid: u32) {
     );
 
     grpc_without_a_valid_token(addr).await;
+    a_condemned_connection_reads_nothing_more(addr).await;
     http1_requests(addr).await;
     tls_client_hello(addr).await;
     random_bytes(addr).await;
     oversized_http2_frame(addr).await;
     hundred_megabyte_message(addr).await;
     hoarding_half_sent_messages(addr).await;
+    malformed_metadata_flood(addr).await;
+    grpc_log_flood(addr).await;
     parallel_connections(addr).await;
+    // For the parent, which checks the backend's own count of the refusals.
+    println!(
+        "TOTALS unauthenticated={} condemned={} unanswered={} overLimit={}",
+        COUNTS.unauthenticated.load(Ordering::Relaxed),
+        COUNTS.condemned.load(Ordering::Relaxed),
+        COUNTS.unanswered.load(Ordering::Relaxed),
+        COUNTS.over_limit.load(Ordering::Relaxed),
+    );
+}
+
+/// What the attacker saw, summed over every attack (see `Totals` in the parent).
+struct Counts {
+    unauthenticated: AtomicU64,
+    condemned: AtomicU64,
+    unanswered: AtomicU64,
+    over_limit: AtomicU64,
+}
+
+static COUNTS: Counts = Counts {
+    unauthenticated: AtomicU64::new(0),
+    condemned: AtomicU64::new(0),
+    unanswered: AtomicU64::new(0),
+    over_limit: AtomicU64::new(0),
+};
+
+/// Counts `answers` UNAUTHENTICATED answers received on one connection (which the server then
+/// condemns).
+fn count_refused_connection(answers: u64) {
+    assert!(answers > 0);
+    COUNTS.unauthenticated.fetch_add(answers, Ordering::Relaxed);
+    COUNTS.condemned.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Lets this process hold the 1000 connections (the soft limit is often 1024).
@@ -371,6 +736,13 @@ struct PingRequest {
     message: String,
 }
 
+/// The app's answer to a Ping (the parent's check of a new connection).
+#[derive(Clone, PartialEq, prost::Message)]
+struct PingReply {
+    #[prost(string, tag = "1")]
+    message: String,
+}
+
 /// Any response: an attacker who got one at all has won, whatever it decodes to.
 #[derive(Clone, PartialEq, prost::Message)]
 struct AnyResponse {}
@@ -384,12 +756,12 @@ async fn channel(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
 }
 
 /// One unary call with the given `authorization` values.
-async fn call(
+async fn call<R: prost::Message + Default + Send + 'static>(
     channel: Channel,
     path: &'static str,
     message: PingRequest,
     authorization: &[String],
-) -> Result<AnyResponse, tonic::Status> {
+) -> Result<R, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
         .await
@@ -402,18 +774,23 @@ async fn call(
             value.parse().expect("an ASCII header value"),
         );
     }
+    request
+        .metadata_mut()
+        .append("x-attacker", MARKER.parse().expect("an ASCII header value"));
     grpc.unary(
         request,
         tonic::codegen::http::uri::PathAndQuery::from_static(path),
-        tonic_prost::ProstCodec::<PingRequest, AnyResponse>::default(),
+        tonic_prost::ProstCodec::<PingRequest, R>::default(),
     )
     .await
     .map(tonic::Response::into_inner)
 }
 
+/// Asserts that `outcome`, the one call made on its connection, is UNAUTHENTICATED.
 fn expect_unauthenticated(what: &str, outcome: Result<AnyResponse, tonic::Status>) {
     match outcome {
         Err(status) if status.code() == tonic::Code::Unauthenticated => {
+            count_refused_connection(1);
             report(what, format!("UNAUTHENTICATED ({})", status.message()));
         }
         other => panic!("{what}: expected UNAUTHENTICATED, got {other:?}"),
@@ -429,8 +806,9 @@ fn guessed_token() -> String {
     guess
 }
 
+/// Each attempt on a connection of its own: the server condemns a connection after its first
+/// refused call, so each attempt here is a first call that must itself be UNAUTHENTICATED.
 async fn grpc_without_a_valid_token(addr: SocketAddr) {
-    let channel = channel(addr).await.expect("plain TCP connect works");
     let ping = || PingRequest {
         message: "let me in".into(),
     };
@@ -484,13 +862,195 @@ async fn grpc_without_a_valid_token(addr: SocketAddr) {
             "/anysync.v1.HealthService/Shutdown",
             vec![],
         ),
+        (
+            "a service named by the attacker, with a guessed token",
+            // Holds MARKER: a server that logged refused calls' methods would copy it.
+            "/attacker-marker-7f3a.v1.Probe/Call",
+            vec![format!("Bearer {guess}")],
+        ),
     ];
     for (what, path, authorization) in cases {
+        assert!(!path.contains("marker") || path.contains(MARKER));
+        let channel = channel(addr).await.expect("plain TCP connect works");
         expect_unauthenticated(
-            what,
-            call(channel.clone(), path, ping(), &authorization).await,
+            &format!("{what} (own connection)"),
+            call(channel, path, ping(), &authorization).await,
         );
     }
+}
+
+// --- raw HTTP/2: what a connection does after a refusal ----------------------------------------
+
+/// A TCP stream that counts the bytes the server sent on it. A connection closed over the cap gets
+/// none: the server closes it on accept, before grpc writes its SETTINGS frame.
+struct Counted {
+    tcp: TcpStream,
+    received: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        self.received
+            .fetch_add(buf.filled().len() - before, Ordering::Relaxed);
+        poll
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// An HTTP/2 connection driven by its own task, which ends (with the time) when the connection
+/// does: the server closed it, reset it, or broke the protocol.
+struct H2 {
+    client: h2::client::SendRequest<bytes::Bytes>,
+    closed: tokio::task::JoinHandle<Instant>,
+    received: Arc<AtomicUsize>,
+}
+
+async fn h2_connect(tcp: TcpStream) -> Result<H2, (h2::Error, Arc<AtomicUsize>)> {
+    let received = Arc::new(AtomicUsize::new(0));
+    let io = Counted {
+        tcp,
+        received: received.clone(),
+    };
+    match h2::client::Builder::new()
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+    {
+        Ok((client, connection)) => Ok(H2 {
+            client,
+            closed: tokio::spawn(async move {
+                let _ = connection.await;
+                Instant::now()
+            }),
+            received,
+        }),
+        Err(error) => Err((error, received)),
+    }
+}
+
+async fn h2_connect_to(addr: SocketAddr) -> H2 {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    h2_connect(tcp)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("HTTP/2 handshake: {e}"))
+}
+
+fn grpc_request(addr: SocketAddr, path: &str) -> http::request::Builder {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+}
+
+/// An empty gRPC message: the compressed flag and a zero length.
+fn empty_message() -> bytes::Bytes {
+    bytes::Bytes::from_static(&[0, 0, 0, 0, 0])
+}
+
+/// How a stream ended, as the attacker sees it: the `grpc-status` of a trailers-only answer, an
+/// answer without one, or no answer (the stream or the connection ended first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Answer {
+    Status(String),
+    NoGrpcStatus(u16),
+    Unanswered(String),
+}
+
+const UNAUTHENTICATED: &str = "16";
+const INTERNAL: &str = "13";
+
+async fn answer(
+    response: impl std::future::Future<Output = Result<http::Response<h2::RecvStream>, h2::Error>>,
+) -> Answer {
+    match response.await {
+        Ok(response) => match response.headers().get("grpc-status") {
+            Some(code) => Answer::Status(code.to_str().unwrap_or("?").to_owned()),
+            None => Answer::NoGrpcStatus(response.status().as_u16()),
+        },
+        Err(error) => Answer::Unanswered(error.to_string()),
+    }
+}
+
+/// Sends a call without a token on `h2` and returns its answer, `Unanswered` if the stream or the
+/// connection ended without one or the call could not even be sent (the connection is gone).
+async fn h2_call(h2: &H2, addr: SocketAddr, path: &str) -> Answer {
+    let mut client = match h2.client.clone().ready().await {
+        Ok(client) => client,
+        Err(error) => return Answer::Unanswered(format!("no stream: {error}")),
+    };
+    let request = grpc_request(addr, path).body(()).expect("request");
+    match client.send_request(request, false) {
+        Ok((response, mut stream)) => {
+            let _ = stream.send_data(empty_message(), true);
+            answer(response).await
+        }
+        Err(error) => Answer::Unanswered(format!("not sent: {error}")),
+    }
+}
+
+/// After the first refused call, the server reads nothing more from the connection and closes it:
+/// a second call sent after the first answer arrived is never read, so never answered, and the
+/// connection ends within `CLOSE_BOUND` of the answer.
+async fn a_condemned_connection_reads_nothing_more(addr: SocketAddr) {
+    let h2 = h2_connect_to(addr).await;
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        h2_call(&h2, addr, "/anysync.v1.HealthService/Ping"),
+    )
+    .await
+    .expect("the first call is answered");
+    let answered = Instant::now();
+    assert_eq!(
+        first,
+        Answer::Status(UNAUTHENTICATED.into()),
+        "the first call without a token"
+    );
+    count_refused_connection(1);
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        h2_call(&h2, addr, "/anysync.v1.HealthService/Check"),
+    )
+    .await
+    .expect("the second call ends with the connection");
+    assert!(
+        matches!(second, Answer::Unanswered(_)),
+        "a second call on a connection refused once was read and answered: {second:?}"
+    );
+    let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the connection is still open {CLOSE_BOUND:?} after a refused call")
+        })
+        .expect("driver");
+    report(
+        "a second call on a connection refused once",
+        format!(
+            "first UNAUTHENTICATED; second not answered ({second:?}); the server closed the \
+             connection {:?} after the first answer",
+            closed.saturating_duration_since(answered)
+        ),
+    );
 }
 
 // --- not gRPC at all --------------------------------------------------------------------------
@@ -553,7 +1113,7 @@ async fn http1_requests(addr: SocketAddr) {
     let requests = [
         (
             "HTTP/1.1 GET from a web page",
-            format!("GET / HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://evil.example\r\nAccept: */*\r\n\r\n"),
+            format!("GET /{MARKER} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{MARKER}.example\r\nAccept: */*\r\n\r\n"),
         ),
         (
             "HTTP/1.1 POST with a rebinding Host",
@@ -678,70 +1238,246 @@ async fn hundred_megabyte_message(addr: SocketAddr) {
 
 /// One connection with as many streams as the server allows, each sending all but the last byte of
 /// a message of the largest allowed size and then waiting: a server that reads messages before it
-/// checks the token would hold 128 x 4 MiB for a caller it knows nothing about.
+/// checks the token would hold 128 x 4 MiB for a caller it knows nothing about. The server answers
+/// the first stream UNAUTHENTICATED at its headers, reads no further frame from the connection and
+/// closes it: no stream gets another answer, and none waits for the rest of its body.
 async fn hoarding_half_sent_messages(addr: SocketAddr) {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let (client, connection) = h2::client::Builder::new()
-        .handshake::<_, bytes::Bytes>(tcp)
-        .await
-        .expect("HTTP/2 handshake");
-    let driver = tokio::spawn(connection);
+    let h2 = h2_connect_to(addr).await;
     let body = bytes::Bytes::from(vec![b'x'; MAX_MESSAGE - 1]);
     let mut prefix = vec![0u8];
     prefix.extend((MAX_MESSAGE as u32).to_be_bytes());
     let prefix = bytes::Bytes::from(prefix);
+    let started = Instant::now();
     let mut pending = Vec::new();
-    for _ in 0..HOARDING_STREAMS {
-        let mut client = client.clone().ready().await.expect("stream slot");
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(format!("http://{addr}/anysync.v1.HealthService/Ping"))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
+    let mut not_opened = 0;
+    for opened in 0..HOARDING_STREAMS {
+        // The server may close the connection before all are open: the rest cannot be opened.
+        let mut client = match h2.client.clone().ready().await {
+            Ok(client) => client,
+            Err(_) if opened > 0 => {
+                not_opened = HOARDING_STREAMS - opened;
+                break;
+            }
+            Err(error) => panic!("the first stream: {error}"),
+        };
+        let request = grpc_request(addr, "/anysync.v1.HealthService/Ping")
             .body(())
             .expect("request");
-        let (response, mut stream) = client.send_request(request, false).expect("send");
+        let Ok((response, mut stream)) = client.send_request(request, false) else {
+            not_opened = HOARDING_STREAMS - opened;
+            break;
+        };
         let _ = stream.send_data(prefix.clone(), false);
         let _ = stream.send_data(body.clone(), false);
         pending.push((response, stream));
     }
-    // Each stream must be answered now, without the rest of its message.
-    let mut codes = BTreeMap::<String, usize>::new();
-    let answered = tokio::time::timeout(Duration::from_secs(10), async {
-        for (response, _stream) in &mut pending {
-            let code = match response.await {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .map_or_else(
-                        || "no grpc-status".to_owned(),
-                        |c| format!("grpc-status {c}"),
-                    ),
-                Err(error) => format!("reset: {error}"),
-            };
-            *codes.entry(code).or_default() += 1;
+    // Every stream ends now, answered or closed, without the rest of its message.
+    let mut answers = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        for (response, _stream) in pending.iter_mut() {
+            let answer = answer(response).await;
+            answers.push((answer, Instant::now()));
         }
     })
     .await;
     assert!(
-        answered.is_ok(),
-        "the server sat on half-sent messages of an unauthenticated caller instead of refusing them (answers so far: {codes:?})"
+        ended.is_ok(),
+        "the server sat on half-sent messages of an unauthenticated caller (answers so far: {answers:?})"
     );
-    // 16 is UNAUTHENTICATED.
+    // The first stream's headers are the first the server reads: they are refused.
+    let (first, first_at) = answers.first().cloned().expect("one stream");
     assert_eq!(
-        codes.get("grpc-status 16"),
-        Some(&HOARDING_STREAMS),
-        "{codes:?}"
+        first,
+        Answer::Status(UNAUTHENTICATED.into()),
+        "the first stream"
     );
+    let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the connection is still open {CLOSE_BOUND:?} after its first stream was refused"
+            )
+        })
+        .expect("driver");
+    let mut outcomes = BTreeMap::<String, usize>::new();
+    let mut refused = 0;
+    for (answer, _) in &answers {
+        match answer {
+            Answer::Status(code) if code == UNAUTHENTICATED => refused += 1,
+            Answer::Unanswered(_) => {}
+            other => panic!("a hoarding stream got {other:?}"),
+        }
+        let key = match answer {
+            Answer::Unanswered(_) => "ended by the close".to_owned(),
+            other => format!("{other:?}"),
+        };
+        *outcomes.entry(key).or_default() += 1;
+    }
+    if not_opened > 0 {
+        outcomes.insert("not opened: connection closed".into(), not_opened);
+    }
+    count_refused_connection(refused as u64);
+    COUNTS
+        .unanswered
+        .fetch_add((HOARDING_STREAMS - refused) as u64, Ordering::Relaxed);
     report(
         &format!("{HOARDING_STREAMS} streams each holding a half-sent 4 MiB message"),
-        format!("all answered UNAUTHENTICATED at once: {codes:?}"),
+        format!(
+            "{refused} answered UNAUTHENTICATED (the first {:?} after the streams opened), then \
+             the connection closed {:?} after that answer: {outcomes:?}",
+            first_at.saturating_duration_since(started),
+            closed.saturating_duration_since(first_at)
+        ),
     );
     drop(pending);
-    driver.abort();
 }
 
+/// A call without a token whose binary metadata value is not base64: grpc-go would refuse it while
+/// parsing its headers, before the token check. Two outcomes hold the promises:
+///
+/// - grpc-go answers it INTERNAL (no handler runs, no method is looked up) and logs a warning quoting
+///   the peer's header; the connection stays open, so the attacker repeats such calls as fast as one
+///   connection allows (the parent checks that grpc-go's records stay bounded and copy nothing:
+///   `grpc_records_are_bounded`). A well-formed call afterwards is UNAUTHENTICATED and closes it.
+/// - or the server refuses the request before grpc-go reads it, as for a failed authentication: no
+///   answer, and the connection closed within `CLOSE_BOUND`.
+async fn malformed_metadata_flood(addr: SocketAddr) {
+    const BATCH: usize = 64;
+    let malformed = || {
+        grpc_request(addr, "/anysync.v1.HealthService/Ping")
+            .header(format!("x-{MARKER}-bin"), format!("{MARKER}!not-base64"))
+            .body(())
+            .expect("request")
+    };
+    let h2 = h2_connect_to(addr).await;
+    let mut client = h2.client.clone().ready().await.expect("a stream");
+    let sent_at = Instant::now();
+    let (response, _stream) = client.send_request(malformed(), true).expect("send");
+    let first = tokio::time::timeout(Duration::from_secs(10), answer(response))
+        .await
+        .expect("the malformed call ends");
+    match first {
+        Answer::Status(code) if code == INTERNAL => {}
+        Answer::Unanswered(why) => {
+            let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("a malformed call was not answered, but its connection is still open")
+                })
+                .expect("driver");
+            COUNTS.condemned.fetch_add(1, Ordering::Relaxed);
+            report(
+                "a call with malformed binary metadata",
+                format!(
+                    "not answered ({why}); the connection closed {:?} after it was sent",
+                    closed.saturating_duration_since(sent_at)
+                ),
+            );
+            return;
+        }
+        other => panic!("a call with malformed binary metadata got {other:?}"),
+    }
+    let started = Instant::now();
+    let mut codes = BTreeMap::<String, usize>::from([("grpc-status 13".to_owned(), 1)]);
+    while started.elapsed() < Duration::from_secs(2) {
+        let mut batch = Vec::with_capacity(BATCH);
+        for _ in 0..BATCH {
+            let mut client = h2
+                .client
+                .clone()
+                .ready()
+                .await
+                .expect("the connection stays open");
+            let (response, _stream) = client.send_request(malformed(), true).expect("send");
+            batch.push(response);
+        }
+        for response in batch {
+            let key = match answer(response).await {
+                Answer::Status(code) => format!("grpc-status {code}"),
+                other => format!("{other:?}"),
+            };
+            *codes.entry(key).or_default() += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let sent: usize = codes.values().sum();
+    // 13 is INTERNAL ("malformed binary metadata").
+    assert_eq!(
+        codes.keys().collect::<Vec<_>>(),
+        ["grpc-status 13"],
+        "calls with malformed metadata: {codes:?}"
+    );
+    let last = h2_call(&h2, addr, "/anysync.v1.HealthService/Ping").await;
+    assert_eq!(
+        last,
+        Answer::Status(UNAUTHENTICATED.into()),
+        "a well-formed call after the malformed ones"
+    );
+    count_refused_connection(1);
+    tokio::time::timeout(CLOSE_BOUND, h2.closed)
+        .await
+        .expect("the connection closes after the refused call")
+        .expect("driver");
+    report(
+        "calls with malformed binary metadata on one connection",
+        format!(
+            "{sent} in {elapsed:?}, all INTERNAL before the token check: {codes:?}; then a \
+             well-formed call: UNAUTHENTICATED, and the connection closed"
+        ),
+    );
+}
+
+/// HTTP/1.1 requests on new connections, 16 at a time, for 2 s: each is dropped after the server's
+/// SETTINGS frame, and each makes grpc-go write a debug record (the backend runs at debug level).
+/// The parent checks that those records stay within grpc-go's rate limit and copy nothing of the
+/// requests (`grpc_records_are_bounded`).
+async fn grpc_log_flood(addr: SocketAddr) {
+    const AT_ONCE: usize = 16;
+    let started = Instant::now();
+    let request = format!("GET /{MARKER} HTTP/1.1\r\nHost: {MARKER}.example\r\n\r\n");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..AT_ONCE {
+        let request = request.clone();
+        tasks.spawn(async move {
+            let mut connections = 0usize;
+            while started.elapsed() < Duration::from_secs(2) {
+                let answer =
+                    send_and_read_until_closed(addr, request.as_bytes(), Duration::from_secs(10))
+                        .await;
+                assert!(!answer.starts_with(b"HTTP/"), "the server answered HTTP/1");
+                http2_frame_types(&answer);
+                connections += 1;
+            }
+            connections
+        });
+    }
+    let mut connections = 0;
+    while let Some(joined) = tasks.join_next().await {
+        connections += joined.expect("task");
+    }
+    report(
+        "HTTP/1.1 requests on new connections, 16 at a time",
+        format!(
+            "{connections} connections in {:?}, each dropped after the server's SETTINGS",
+            started.elapsed()
+        ),
+    );
+}
+
+/// How one connection of the flood ended.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum FloodOutcome {
+    /// Admitted, and its call answered UNAUTHENTICATED.
+    Unauthenticated,
+    /// Closed by the server before it sent a byte: over the connection cap.
+    ClosedOnAccept,
+    /// Anything else fails the test.
+    Other(String),
+}
+
+/// 1000 connections at once, each then calling without a token. The server admits at most
+/// `MAX_CONNECTIONS` (the owner holds one or two of them) and closes the rest as it accepts them;
+/// every admitted one gets UNAUTHENTICATED; none hangs.
 async fn parallel_connections(addr: SocketAddr) {
     let barrier = Arc::new(tokio::sync::Barrier::new(PARALLEL_CONNECTIONS));
     let started = Instant::now();
@@ -749,46 +1485,79 @@ async fn parallel_connections(addr: SocketAddr) {
     for _ in 0..PARALLEL_CONNECTIONS {
         let barrier = barrier.clone();
         tasks.spawn(async move {
-            let channel = channel(addr).await;
-            // Every connection is open (or refused) before any call: 1000 at once.
-            barrier.wait().await;
-            let outcome = match &channel {
-                Err(error) => Err(format!("refused: {error}")),
-                Ok(channel) => Ok(call(
-                    channel.clone(),
-                    "/anysync.v1.HealthService/Ping",
-                    PingRequest {
-                        message: "flood".into(),
-                    },
-                    &[],
-                )
-                .await
-                .map_err(|s| s.code())),
+            let tcp = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(addr)).await;
+            let connection = match tcp {
+                Ok(Ok(tcp)) => Ok(h2_connect(tcp).await),
+                Ok(Err(error)) => Err(format!("TCP connect failed: {error}")),
+                Err(_) => Err("TCP connect hung".to_owned()),
             };
-            // Hold every connection until every task has its answer.
+            // Every connection is open (or closed by the server) before any call: 1000 at once.
             barrier.wait().await;
-            drop(channel);
-            outcome
+            match connection {
+                Err(error) => FloodOutcome::Other(error),
+                Ok(Err((_, received))) if received.load(Ordering::Relaxed) == 0 => {
+                    FloodOutcome::ClosedOnAccept
+                }
+                Ok(Err((error, received))) => FloodOutcome::Other(format!(
+                    "handshake failed after {} bytes: {error}",
+                    received.load(Ordering::Relaxed)
+                )),
+                Ok(Ok(h2)) => {
+                    let answer = tokio::time::timeout(
+                        Duration::from_secs(30),
+                        h2_call(&h2, addr, "/anysync.v1.HealthService/Ping"),
+                    )
+                    .await;
+                    let received = h2.received.load(Ordering::Relaxed);
+                    match answer {
+                        Ok(Answer::Status(code)) if code == UNAUTHENTICATED => {
+                            FloodOutcome::Unauthenticated
+                        }
+                        Ok(Answer::Unanswered(_)) if received == 0 => FloodOutcome::ClosedOnAccept,
+                        Ok(other) => {
+                            FloodOutcome::Other(format!("{other:?} after {received} bytes"))
+                        }
+                        Err(_) => FloodOutcome::Other("the call hung".into()),
+                    }
+                }
+            }
         });
     }
-    let mut outcomes = BTreeMap::<String, usize>::new();
+    let mut outcomes = BTreeMap::<FloodOutcome, usize>::new();
     let all = tokio::time::timeout(Duration::from_secs(120), async {
         while let Some(joined) = tasks.join_next().await {
-            let key = match joined.expect("task") {
-                Ok(Err(tonic::Code::Unauthenticated)) => "UNAUTHENTICATED".to_owned(),
-                Err(refused) => {
-                    println!("refused connection: {refused}");
-                    "connection refused".to_owned()
-                }
-                Ok(other) => panic!("a flood call got {other:?}"),
-            };
-            *outcomes.entry(key).or_default() += 1;
+            *outcomes.entry(joined.expect("task")).or_default() += 1;
         }
     })
     .await;
     assert!(all.is_ok(), "the flood did not finish: {outcomes:?}");
+    let count = |o: &FloodOutcome| outcomes.get(o).copied().unwrap_or(0);
+    let (admitted, closed) = (
+        count(&FloodOutcome::Unauthenticated),
+        count(&FloodOutcome::ClosedOnAccept),
+    );
+    assert_eq!(
+        admitted + closed,
+        PARALLEL_CONNECTIONS,
+        "every connection is answered UNAUTHENTICATED or closed over the cap: {outcomes:?}"
+    );
+    // All were open at once (the barrier), so the cap bounds those admitted.
+    assert!(
+        (1..=MAX_CONNECTIONS).contains(&admitted),
+        "{admitted} of {PARALLEL_CONNECTIONS} simultaneous connections were admitted (cap {MAX_CONNECTIONS})"
+    );
+    for _ in 0..admitted {
+        count_refused_connection(1);
+    }
+    COUNTS
+        .over_limit
+        .fetch_add(closed as u64, Ordering::Relaxed);
     report(
         &format!("{PARALLEL_CONNECTIONS} parallel connections, each calling without a token"),
-        format!("{outcomes:?} in {:?}", started.elapsed()),
+        format!(
+            "{admitted} admitted and answered UNAUTHENTICATED, {closed} closed on accept over the \
+             cap of {MAX_CONNECTIONS}, in {:?}",
+            started.elapsed()
+        ),
     );
 }
