@@ -25,8 +25,9 @@ function session(): Browser {
 
 /**
  * Runs `body` (the text of an async function body; `counter`, `health`, `invoke` and `args` are in
- * scope) in the page and returns what it returns. A thrown error comes back as `{ thrown: code,
- * message }` (never `error`: WebDriver takes a result with an `error` key for a failed command).
+ * scope, and `window.anysyncExample.onStatus`) in the page and returns what it returns. A thrown
+ * error comes back as `{ thrown: code, message }` (never `error`: WebDriver takes a result with an
+ * `error` key for a failed command).
  */
 async function inPage<T>(body: string, ...args: unknown[]): Promise<T> {
   const script = `
@@ -336,5 +337,32 @@ describe("generated clients over the generic path", { timeout: 600_000 }, () => 
     assert.ok(!("thrown" in answer), JSON.stringify(answer));
     assert.equal(answer.values.length, 20, "every call made around restart() succeeded");
     assert.notEqual(answer.restartedTo, before);
+  });
+
+  it("onStatus hands the page the current status at once, then restarting and running with higher seqs", async (t) => {
+    await sidecarPid();
+    const answer = await inPage<{ atOnce: number; seen: { state: string; seq: number; pid: number | null }[] }>(`
+      const seen = [];
+      const unlisten = await window.anysyncExample.onStatus((s) => seen.push({ state: s.state, seq: s.seq, pid: s.pid }));
+      const atOnce = seen.length;
+      await invoke("plugin:anysync|restart");
+      const first = seen[0];
+      const done = () => seen.some((s) => s.state === "restarting") && seen.at(-1).state === "running" && seen.at(-1).seq > first.seq;
+      for (const deadline = Date.now() + 10000; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      unlisten();
+      return { atOnce, seen };
+    `);
+    assert.ok(!("thrown" in answer), JSON.stringify(answer));
+    const { atOnce, seen } = answer;
+    assert.ok(atOnce >= 1, `a status arrived before onStatus resolved: ${JSON.stringify(seen)}`);
+    assert.equal(seen[0]?.state, "running", JSON.stringify(seen));
+    const seqs = seen.map((s) => s.seq);
+    assert.ok(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] ?? 0)), `seq grows: ${JSON.stringify(seqs)}`);
+    const restarting = seen.findIndex((s) => s.state === "restarting");
+    const last = seen.at(-1);
+    assert.ok(restarting > 0, JSON.stringify(seen));
+    assert.equal(last?.state, "running", JSON.stringify(seen));
+    assert.notEqual(last.pid, seen[0].pid, "a new backend");
+    t.diagnostic(`statuses seen: ${seen.map((s) => `${s.state}#${s.seq}`).join(" -> ")}`);
   });
 });

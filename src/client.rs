@@ -7,12 +7,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hyper_util::rt::TokioIo;
 use tonic::codec::Streaming;
+use tonic::codegen::http::Uri;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -67,6 +71,8 @@ pub struct Client {
     health: HealthServiceClient<InterceptedService<Channel, BearerAuth>>,
     unary: Channel,
     auth: MetadataValue<Ascii>,
+    token: Token,
+    liveness: Liveness,
     streams: Arc<StreamConnections>,
 }
 
@@ -80,10 +86,15 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to the backend at `addr` (eagerly, so a returned client has a live connection).
+    ///
+    /// Every connection, the first and any redial (tonic's channel redials a broken connection on
+    /// its own), goes through `liveness`: once the incarnation's process has exited, nothing is
+    /// dialled any more, so a call can never reach whatever binds the freed port next.
     pub(crate) async fn connect(
         addr: SocketAddr,
         token: &Token,
         timeout: Duration,
+        liveness: Liveness,
     ) -> Result<Self> {
         let header: MetadataValue<Ascii> = format!("Bearer {}", token.expose())
             .parse()
@@ -94,9 +105,12 @@ impl Client {
             })?
             .tcp_nodelay(true)
             .connect_timeout(timeout);
+        let connector = IncarnationConnector {
+            addr,
+            liveness: liveness.clone(),
+        };
         let channel = endpoint
-            .clone()
-            .connect()
+            .connect_with_connector(connector.clone())
             .await
             .map_err(|e| Error::Unavailable {
                 reason: format!("cannot connect to the backend at {addr}: {e}"),
@@ -118,8 +132,11 @@ impl Client {
             health,
             unary: channel,
             auth: header,
+            token: token.clone(),
+            liveness: liveness.clone(),
             streams: Arc::new(StreamConnections {
                 endpoint: stream_endpoint,
+                connector,
                 connections: Mutex::new(Vec::new()),
             }),
         })
@@ -128,6 +145,17 @@ impl Client {
     /// Which incarnation this client talks to.
     pub(crate) fn incarnation(&self) -> u64 {
         self.id
+    }
+
+    /// Whether this incarnation may still be dialled (see [`Liveness`]): a client whose backend is
+    /// known to be gone is not handed to new calls even before the supervisor heard of it.
+    pub(crate) fn alive(&self) -> bool {
+        self.liveness.alive()
+    }
+
+    /// This incarnation's secret.
+    pub(crate) fn token(&self) -> &Token {
+        &self.token
     }
 
     /// The unary connection, without the token (see [`Self::authorization`]).
@@ -225,6 +253,7 @@ impl Client {
 /// The stream connections of one incarnation, dialled as streams need them.
 struct StreamConnections {
     endpoint: Endpoint,
+    connector: IncarnationConnector,
     connections: Mutex<Vec<Arc<StreamConnection>>>,
 }
 
@@ -271,7 +300,9 @@ impl StreamConnections {
         }
         // Lazy: the connection is dialled by the first stream on it, within that stream's call.
         let connection = Arc::new(StreamConnection {
-            channel: self.endpoint.connect_lazy(),
+            channel: self
+                .endpoint
+                .connect_with_connector_lazy(self.connector.clone()),
             open: AtomicUsize::new(1),
         });
         log::debug!(
@@ -280,6 +311,223 @@ impl StreamConnections {
         );
         connections.push(Arc::clone(&connection));
         Ok(StreamSlot { connection })
+    }
+}
+
+/// Whether one incarnation's process may still be dialled: it has not exited, as far as the
+/// supervisor knows ([`Liveness::end`]), no connection to it broke without a GOAWAY (see
+/// [`Watched`]) and, on Linux, as far as the kernel knows (a process that died is a zombie until
+/// it is reaped, and its port is free from the moment it died).
+#[derive(Clone, Debug)]
+pub(crate) struct Liveness {
+    pid: u32,
+    ended: Arc<AtomicBool>,
+}
+
+impl Liveness {
+    pub(crate) fn new(pid: u32) -> Self {
+        Self {
+            pid,
+            ended: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The incarnation is over: nothing dials its address again.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        !self.ended.load(Ordering::Acquire) && process_alive(self.pid)
+    }
+}
+
+/// Whether our child `pid` has not exited, without reaping it (`WNOWAIT`): tokio still reaps it.
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    let pid: libc::id_t = pid;
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with WNOHANG | WNOWAIT neither blocks nor reaps.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // 0 with no pid filled in: still running. An error (ECHILD: already reaped) or a filled-in
+    // pid (it exited): dead.
+    // SAFETY: si_pid is valid to read after a successful waitid.
+    rc == 0 && unsafe { info.si_pid() } == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+/// Dials the one address of one incarnation, and only while it is alive; see [`Liveness`].
+#[derive(Clone)]
+struct IncarnationConnector {
+    addr: SocketAddr,
+    liveness: Liveness,
+}
+
+impl tonic::codegen::Service<Uri> for IncarnationConnector {
+    type Response = TokioIo<Watched>;
+    type Error = std::io::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let (addr, liveness) = (self.addr, self.liveness.clone());
+        Box::pin(async move {
+            // Refused, so the call counts as never sent and waits for the next incarnation.
+            let gone = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    format!(
+                        "the backend incarnation at {addr} is gone; its port is not dialled again"
+                    ),
+                )
+            };
+            if !liveness.alive() {
+                return Err(gone());
+            }
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            // The port was free for someone else only once the process had died: checked again
+            // after the connect, before a single byte (the token) is written.
+            if !liveness.alive() {
+                return Err(gone());
+            }
+            stream.set_nodelay(true)?;
+            Ok(TokioIo::new(Watched {
+                stream,
+                frames: FrameScanner::default(),
+                liveness,
+            }))
+        })
+    }
+}
+
+/// A connection to the backend that ends its incarnation's dialling when it breaks: a backend
+/// closes a connection it means to close with an HTTP/2 GOAWAY first (idle timeout, graceful
+/// stop), after which a redial is fine; a connection that ends without one means the process
+/// died (or the connection was cut), and its port may be someone else's by the time a redial
+/// would happen: long before the process is reaped and the supervisor hears of it.
+struct Watched {
+    stream: tokio::net::TcpStream,
+    frames: FrameScanner,
+    liveness: Liveness,
+}
+
+impl Watched {
+    fn ended(&self) {
+        if !self.frames.saw_goaway {
+            self.liveness.end();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let room = buf.remaining() > 0;
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() == before && room {
+                    self.ended();
+                } else {
+                    self.frames.feed(&buf.filled()[before..]);
+                }
+            }
+            Poll::Ready(Err(_)) => self.ended(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Err(_))) {
+            self.ended();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Err(_))) {
+            self.ended();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Follows the HTTP/2 frames a server sends (9-byte headers, payloads skipped) to notice GOAWAY.
+#[derive(Default)]
+struct FrameScanner {
+    header: [u8; 9],
+    have: usize,
+    skip: usize,
+    saw_goaway: bool,
+}
+
+impl FrameScanner {
+    const GOAWAY: u8 = 0x7;
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == 9 {
+                let [a, b, c, kind, ..] = self.header;
+                self.skip = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                self.saw_goaway |= kind == Self::GOAWAY;
+                self.have = 0;
+            }
+        }
     }
 }
 
@@ -409,6 +657,44 @@ fn is_deadline(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled
             && status.message() == tonic::TimeoutExpired(()).to_string())
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::FrameScanner;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut out = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn goaway_is_found_across_frames_and_reads() {
+        // SETTINGS, a DATA frame whose payload looks like a GOAWAY header, then the real GOAWAY.
+        let mut wire = frame(0x4, &[0; 12]);
+        wire.extend(frame(0x0, &frame(0x7, &[0; 8])));
+        let mut scanner = FrameScanner::default();
+        for byte in &wire {
+            scanner.feed(std::slice::from_ref(byte));
+        }
+        assert!(!scanner.saw_goaway, "payloads are skipped, not parsed");
+        let goaway = frame(0x7, &[0; 8]);
+        scanner.feed(&goaway[..4]);
+        scanner.feed(&goaway[4..]);
+        assert!(scanner.saw_goaway);
+    }
 }
 
 #[cfg(test)]

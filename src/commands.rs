@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tauri::ipc::{CommandScope, GlobalScope, Request, Response};
+use tauri::ipc::{Channel, CommandScope, GlobalScope, Request, Response};
 use tauri::{command, AppHandle, Runtime, Webview};
 
 use crate::error::Result;
@@ -24,7 +24,7 @@ pub(crate) async fn health<R: Runtime>(app: AppHandle<R>) -> Result<HealthCheckR
 }
 
 #[command]
-pub(crate) fn status<R: Runtime>(app: AppHandle<R>) -> Status {
+pub(crate) async fn status<R: Runtime>(app: AppHandle<R>) -> Status {
     app.anysync().status()
 }
 
@@ -34,7 +34,7 @@ pub(crate) async fn restart<R: Runtime>(app: AppHandle<R>) -> Result<Status> {
 }
 
 #[command]
-pub(crate) fn logs<R: Runtime>(app: AppHandle<R>) -> Vec<LogRecord> {
+pub(crate) async fn logs<R: Runtime>(app: AppHandle<R>) -> Vec<LogRecord> {
     app.anysync().logs()
 }
 
@@ -72,11 +72,39 @@ pub(crate) fn credit<R: Runtime>(
     webview: Webview<R>,
     id: String,
     n: u32,
+    bytes: Option<u32>,
 ) -> Result<()> {
-    app.anysync().credit(&ipc::owner(&webview), &id, n)
+    app.anysync().credit(&ipc::owner(&webview), &id, n, bytes)
 }
 
 #[command]
 pub(crate) fn cancel<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, id: String) {
     app.anysync().cancel(&ipc::owner(&webview), &id);
+}
+
+// Async, like `status` and `logs`: a sync command would run on the main thread, and these send on
+// channels under the subscriptions' lock.
+#[command]
+pub(crate) async fn subscribe_status<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    on_status: Channel,
+) -> Result<u64> {
+    app.anysync()
+        .subscribe_status(&ipc::owner(&webview), Arc::new(on_status))
+}
+
+#[command]
+pub(crate) async fn subscribe_logs<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    on_log: Channel,
+) -> Result<u64> {
+    app.anysync()
+        .subscribe_logs(&ipc::owner(&webview), Arc::new(on_log))
+}
+
+#[command]
+pub(crate) async fn unsubscribe<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, id: u64) {
+    app.anysync().unsubscribe(&ipc::owner(&webview), id);
 }

@@ -45,11 +45,14 @@ pub struct Config {
     pub backoff_initial_ms: Option<u64>,
     /// Upper bound of the restart delay. Default 5000.
     pub backoff_max_ms: Option<u64>,
-    /// How long a graceful stop may take before the sidecar is killed. Default 3000.
+    /// How long a graceful stop may take before the sidecar is killed. Default 3000. The backend
+    /// gets a shutdown grace below it (`ANYSYNC_SHUTDOWN_GRACE`: this less a quarter, at least
+    /// 500 ms of margin where it allows), so a stop ends with its own clean exit, not a kill.
     pub shutdown_timeout_ms: Option<u64>,
     /// Deadline of every call, including the wait for a restarting backend. Default 10000.
     pub call_timeout_ms: Option<u64>,
-    /// How many backend log records `logs()` keeps. Default 1000.
+    /// How many backend log records `logs()` keeps. Default 1000. The ring also never holds more
+    /// than 4 MiB of log text, whatever the count.
     pub log_buffer: Option<usize>,
 }
 
@@ -302,14 +305,16 @@ pub struct SupervisorConfig {
     pub call_timeout: Duration,
     /// Backend log records kept.
     pub log_buffer: usize,
-    /// The secret this app instance hands its sidecars.
+    /// The secret of the first incarnation of a supervisor started with this configuration.
     pub(crate) token: Token,
 }
 
 impl SupervisorConfig {
-    /// The secret this app instance hands its sidecars on stdin and sends with every call. In-process
-    /// code may read it (e.g. to talk to the backend with another gRPC client); it never leaves the
-    /// process any other way.
+    /// The secret the *first* sidecar incarnation of a supervisor started with this configuration
+    /// gets on stdin (and every call to it carries). Each later incarnation (every restart) draws a
+    /// fresh one, so a token is worthless once its backend is gone; the current one is
+    /// [`Supervisor::token`](crate::Supervisor::token). It never leaves the process except on the
+    /// sidecar's stdin and in call metadata.
     pub fn token(&self) -> &Token {
         &self.token
     }

@@ -13,13 +13,17 @@ use crate::error::{Error, Result};
 use crate::ipc::{Invocation, StreamInvocation};
 use crate::models::{LogRecord, Status};
 use crate::proto::{HealthCheckResponse, PingResponse};
-use crate::stream::{check_credit, FrameSink};
+use crate::stream::{check_credit, check_credit_bytes, FrameSink};
+use crate::subscriptions::{Outlet, Subscriptions};
 use crate::supervisor::{EventSink, Supervisor};
 use crate::transport::BackendChannel;
 
-/// The event carrying every [`Status`] change.
+/// The event carrying every [`Status`] change, broadcast to every webview (outside the plugin's
+/// permissions) for Rust listeners (`app.listen`) and pages that `listen` from
+/// `@tauri-apps/api/event`. Pages should prefer the `subscribe_status` channel (`onStatus`).
 pub const STATUS_EVENT: &str = "anysync://status";
-/// The event carrying every backend [`LogRecord`].
+/// The event carrying every backend [`LogRecord`], broadcast like [`STATUS_EVENT`]; pages should
+/// prefer the `subscribe_logs` channel (`onLog`).
 pub const LOG_EVENT: &str = "anysync://log";
 
 /// Access to the Go backend from Rust; the same operations the front end has.
@@ -30,18 +34,24 @@ pub struct Anysync {
     supervisor: Arc<Supervisor>,
     /// The front end's open calls and streams, per webview.
     calls: Arc<Calls>,
+    /// The front end's status and log subscriptions, per webview.
+    subscriptions: Arc<Subscriptions>,
 }
 
-struct AppEvents<R: Runtime>(AppHandle<R>);
+/// The supervisor's events go to the subscriptions (each behind its permission) and, for apps that
+/// listen with `@tauri-apps/api/event`, out as the broadcast events too.
+struct AppEvents<R: Runtime>(AppHandle<R>, Arc<Subscriptions>);
 
 impl<R: Runtime> EventSink for AppEvents<R> {
     fn status(&self, status: &Status) {
+        self.1.publish_status(status);
         if let Err(error) = self.0.emit(STATUS_EVENT, status) {
             log::debug!("cannot emit {STATUS_EVENT}: {error}");
         }
     }
 
     fn log(&self, record: &LogRecord) {
+        self.1.publish_log(record);
         if let Err(error) = self.0.emit(LOG_EVENT, record) {
             log::debug!("cannot emit {LOG_EVENT}: {error}");
         }
@@ -49,11 +59,13 @@ impl<R: Runtime> EventSink for AppEvents<R> {
 }
 
 pub(crate) fn init<R: Runtime>(app: &AppHandle<R>, config: SupervisorConfig) -> Anysync {
-    let sink = Arc::new(AppEvents(app.clone()));
+    let subscriptions = Arc::new(Subscriptions::default());
+    let sink = Arc::new(AppEvents(app.clone(), Arc::clone(&subscriptions)));
     let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
     Anysync {
         supervisor: Arc::new(Supervisor::start_on(&runtime, config, sink)),
         calls: Arc::default(),
+        subscriptions,
     }
 }
 
@@ -124,7 +136,7 @@ impl Anysync {
         stream: StreamInvocation,
         sink: Arc<dyn FrameSink>,
     ) -> Result<()> {
-        let control = Control::new(stream.credit);
+        let control = Control::with_bytes(stream.credit, stream.credit_bytes);
         let registration = self
             .calls
             .register(owner, &stream.id, Arc::clone(&control))?;
@@ -142,8 +154,9 @@ impl Anysync {
     }
 
     /// The `credit` command.
-    pub(crate) fn credit(&self, owner: &Owner, id: &str, n: u32) -> Result<()> {
-        self.calls.credit(&owner.webview, id, check_credit(n)?);
+    pub(crate) fn credit(&self, owner: &Owner, id: &str, n: u32, bytes: Option<u32>) -> Result<()> {
+        let bytes = bytes.map(check_credit_bytes).transpose()?;
+        self.calls.credit(&owner.webview, id, check_credit(n)?, bytes);
         Ok(())
     }
 
@@ -155,11 +168,29 @@ impl Anysync {
     /// The webview reloads: what it opened has no one to report to any more.
     pub(crate) fn webview_gone(&self, webview: &str) {
         self.calls.webview_gone(webview);
+        self.subscriptions.webview_gone(webview);
     }
 
     /// The window was destroyed, with its webviews.
     pub(crate) fn window_gone(&self, window: &str) {
         self.calls.window_gone(window);
+        self.subscriptions.window_gone(window);
+    }
+
+    /// The `subscribe_status` command: the current status at once, then every change.
+    pub(crate) fn subscribe_status(&self, owner: &Owner, outlet: Arc<dyn Outlet>) -> Result<u64> {
+        self.subscriptions
+            .subscribe_status(owner, outlet, || self.supervisor.status())
+    }
+
+    /// The `subscribe_logs` command: every backend log record from now on.
+    pub(crate) fn subscribe_logs(&self, owner: &Owner, outlet: Arc<dyn Outlet>) -> Result<u64> {
+        self.subscriptions.subscribe_logs(owner, outlet)
+    }
+
+    /// The `unsubscribe` command.
+    pub(crate) fn unsubscribe(&self, owner: &Owner, id: u64) {
+        self.subscriptions.unsubscribe(owner, id);
     }
 
     /// The supervisor's latest status.
@@ -177,26 +208,46 @@ impl Anysync {
         self.supervisor.logs()
     }
 
-    /// Stops the backend and waits until it is gone (bounded by the shutdown timeout).
-    pub async fn shutdown(&self) {
-        self.supervisor.shutdown().await;
+    /// Stops the backend and waits until it is gone (bounded by the shutdown timeout); answers how
+    /// it exited (`None` when none was running).
+    pub async fn shutdown(&self) -> Option<std::process::ExitStatus> {
+        self.supervisor.shutdown().await
     }
 
     /// Stops the backend from synchronous code (the app's exit handler), bounded so that exit can
-    /// never hang on it.
-    pub(crate) fn shutdown_blocking(&self) {
+    /// never hang on it. Safe on any thread, also one inside a tokio runtime (an app that handed
+    /// Tauri its own runtime with `tauri::async_runtime::set` runs its event loop in one): the wait
+    /// happens on a thread of its own, never by blocking a runtime.
+    pub fn shutdown_blocking(&self) {
         let bound = self.supervisor.config().shutdown_timeout + std::time::Duration::from_secs(1);
         let supervisor = Arc::clone(&self.supervisor);
-        let finished = tauri::async_runtime::block_on(async move {
-            tokio::time::timeout(bound, supervisor.shutdown())
-                .await
-                .is_ok()
-        });
-        if !finished {
-            log::warn!(
+        let (done, finished) = std::sync::mpsc::channel();
+        // `Supervisor::shutdown` only sends a command and awaits its answer, which needs no
+        // particular runtime: a small one of this thread's own drives it.
+        let waiter = std::thread::Builder::new()
+            .name("anysync-shutdown".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    let exit = runtime.block_on(supervisor.shutdown());
+                    let _ = done.send(exit);
+                }
+            });
+        if let Err(error) = waiter {
+            log::warn!("anysync: cannot stop the backend at app exit: {error}");
+            return;
+        }
+        match finished.recv_timeout(bound) {
+            Ok(exit) => log::debug!(
+                "anysync backend stopped at app exit ({})",
+                crate::sidecar::describe(exit)
+            ),
+            Err(_) => log::warn!(
                 "anysync backend did not stop within {}ms of app exit",
                 bound.as_millis()
-            );
+            ),
         }
     }
 }

@@ -187,8 +187,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The sidecar printed no handshake line in time.
-    #[error("sidecar printed no handshake within {}ms; it may be hung or not an anysync backend (raise plugins.anysync.handshakeTimeoutMs on slow machines){}", .timeout.as_millis(), stderr_suffix(.stderr_tail))]
+    /// The sidecar did not become ready in time: from spawn to its handshake line, a connection and
+    /// a first SERVING health check, all within `handshakeTimeoutMs`.
+    #[error("sidecar did not become ready (handshake, connection and first health check) within {}ms; it may be hung or not an anysync backend (raise plugins.anysync.handshakeTimeoutMs on slow machines){}", .timeout.as_millis(), stderr_suffix(.stderr_tail))]
     HandshakeTimeout {
         /// How long the plugin waited.
         timeout: Duration,

@@ -38,6 +38,7 @@ mod proto_serde;
 mod scope;
 mod sidecar;
 mod stream;
+mod subscriptions;
 mod supervisor;
 mod transport;
 
@@ -179,7 +180,10 @@ impl Builder {
                 commands::call,
                 commands::stream,
                 commands::credit,
-                commands::cancel
+                commands::cancel,
+                commands::subscribe_status,
+                commands::subscribe_logs,
+                commands::unsubscribe
             ])
             .setup(move |app, api| {
                 let config = api

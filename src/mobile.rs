@@ -68,6 +68,7 @@ impl Anysync {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Self {
             status: Status {
+                seq: 1,
                 state: State::Failed,
                 pid: None,
                 addr: None,
@@ -123,7 +124,13 @@ impl Anysync {
     }
 
     /// Nothing is ever open on mobile.
-    pub(crate) fn credit(&self, _owner: &Owner, _id: &str, _n: u32) -> Result<()> {
+    pub(crate) fn credit(
+        &self,
+        _owner: &Owner,
+        _id: &str,
+        _n: u32,
+        _bytes: Option<u32>,
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -148,11 +155,37 @@ impl Anysync {
         Vec::new()
     }
 
-    /// Does nothing on mobile: there is no backend to stop.
-    pub async fn shutdown(&self) {}
+    /// Sends the one status there is (`failed`); it never changes on mobile.
+    pub(crate) fn subscribe_status(
+        &self,
+        _owner: &Owner,
+        outlet: Arc<dyn crate::subscriptions::Outlet>,
+    ) -> Result<u64> {
+        if let Ok(json) = serde_json::to_string(&self.status) {
+            outlet.deliver(&json);
+        }
+        Ok(1)
+    }
+
+    /// Nothing is ever logged on mobile.
+    pub(crate) fn subscribe_logs(
+        &self,
+        _owner: &Owner,
+        _outlet: Arc<dyn crate::subscriptions::Outlet>,
+    ) -> Result<u64> {
+        Ok(2)
+    }
+
+    /// Nothing to end on mobile.
+    pub(crate) fn unsubscribe(&self, _owner: &Owner, _id: u64) {}
+
+    /// Does nothing on mobile: there is no backend to stop (`None`: none was running).
+    pub async fn shutdown(&self) -> Option<std::process::ExitStatus> {
+        None
+    }
 
     /// Does nothing on mobile: there is no backend to stop.
-    pub(crate) fn shutdown_blocking(&self) {}
+    pub fn shutdown_blocking(&self) {}
 }
 
 #[cfg(test)]

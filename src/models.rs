@@ -44,10 +44,14 @@ impl std::fmt::Display for State {
     }
 }
 
-/// A snapshot of the supervised backend, sent with every `anysync://status` event.
+/// A snapshot of the supervised backend: what `status()` answers, the first message and every
+/// later one of a `subscribe_status` channel, and the payload of every `anysync://status` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// Grows with every status the supervisor publishes (0 before the first), so a reader keeps
+    /// the status with the highest `seq` and a stale one can never overwrite a fresher one.
+    pub seq: u64,
     /// The lifecycle state.
     pub state: State,
     /// The backend's process id, while a process exists.
@@ -91,12 +95,13 @@ impl From<LogLevel> for log::Level {
     }
 }
 
-/// One line the backend wrote to stderr, parsed; sent with every `anysync://log` event.
+/// One line the backend wrote to stderr, parsed; sent on every `subscribe_logs` channel and with
+/// every `anysync://log` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogRecord {
     /// Increases by one per record for the plugin's lifetime, so a reader can merge `logs()` with
-    /// `anysync://log` events without duplicates.
+    /// the subscription (or the `anysync://log` events) without duplicates.
     pub seq: u64,
     /// The backend's timestamp (RFC 3339) if it gave one.
     pub time: Option<String>,

@@ -4,6 +4,7 @@
 //! talk to it through a command channel; nothing else touches the process.
 
 use std::collections::VecDeque;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,13 +21,14 @@ use crate::error::{Error, ErrorInfo, Result};
 use crate::method::Method;
 use crate::models::{LogRecord, State, Status};
 use crate::proto::{HealthCheckResponse, PingResponse};
-use crate::sidecar::{self, contained, Incarnation, LogBook};
+use crate::sidecar::{self, contained, Incarnation, LogBook, Token};
 use crate::stream::{check_credit, FrameSink, Pump, StreamHandle, StreamOptions};
 use crate::transport::BackendChannel;
 
 /// Where the supervisor reports what happens: state changes and backend log records.
 ///
-/// The plugin forwards both to the front end as `anysync://status` and `anysync://log` events; tests
+/// The plugin forwards both to the front end's subscriptions (`subscribe_status`, `subscribe_logs`)
+/// and as `anysync://status` and `anysync://log` events; tests
 /// and headless hosts may record them. Called from the supervisor's task: keep it quick. A panic in
 /// it is contained (the event is lost, the supervisor carries on).
 pub trait EventSink: Send + Sync + 'static {
@@ -41,7 +43,7 @@ impl EventSink for () {}
 
 enum Command {
     Restart(oneshot::Sender<Result<Status>>),
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<Option<ExitStatus>>),
 }
 
 #[derive(Clone)]
@@ -94,6 +96,7 @@ impl Supervisor {
     ) -> Self {
         let logs = Arc::new(LogBook::new(config.log_buffer, Arc::clone(&sink)));
         let status = Status {
+            seq: 0,
             state: State::Starting,
             pid: None,
             addr: None,
@@ -116,6 +119,7 @@ impl Supervisor {
             inbox,
             restart_times: VecDeque::new(),
             waiting_restarts: Vec::new(),
+            first_token: Some(config.token.clone()),
         };
         runtime.spawn(task.run());
         Self {
@@ -135,6 +139,17 @@ impl Supervisor {
     /// The retained backend log records, oldest first.
     pub fn logs(&self) -> Vec<LogRecord> {
         self.logs.recent()
+    }
+
+    /// The secret of the running incarnation, `None` while none runs. Each incarnation draws its
+    /// own, so a token is worthless once its backend is gone. For in-process code with a gRPC
+    /// client of its own; [`Self::channel`] adds it for you.
+    pub fn token(&self) -> Option<Token> {
+        self.snapshots
+            .borrow()
+            .client
+            .as_ref()
+            .map(|client| client.token().clone())
     }
 
     /// The configuration in force.
@@ -305,20 +320,50 @@ impl Supervisor {
 
     /// Restarts the backend (also out of `Failed`, resetting the restart budget) and resolves with
     /// the status once it is running again, or with the error that kept it from running.
+    ///
+    /// Bounded by [`Self::restart_bound`] (`shutdownTimeoutMs` for the old backend to stop plus
+    /// `handshakeTimeoutMs` for the new one to start): past it, UNAVAILABLE, while the supervisor
+    /// keeps trying in the background as after a crash.
     pub async fn restart(&self) -> Result<Status> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Restart(reply))
             .map_err(|_| self.stopped())?;
-        answer.await.map_err(|_| self.stopped())?
+        let bound = self.restart_bound();
+        match tokio::time::timeout(bound, answer).await {
+            Ok(answer) => answer.map_err(|_| self.stopped())?,
+            Err(_) => {
+                let status = self.status();
+                let last = status
+                    .last_error
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default();
+                Err(Error::Unavailable {
+                    reason: format!(
+                        "the backend is {} and did not run again within {}ms of restart(){last}",
+                        status.state,
+                        bound.as_millis()
+                    ),
+                })
+            }
+        }
+    }
+
+    /// How long [`Self::restart`] may take: the old backend's stop, the new one's start, and a
+    /// moment to reap a killed process.
+    pub fn restart_bound(&self) -> Duration {
+        self.config.shutdown_timeout + self.config.handshake_timeout + REAP_SLACK
     }
 
     /// Stops the backend gracefully (killing it after the shutdown timeout) and waits until it is
-    /// reaped. Safe to call more than once; later calls return at once.
-    pub async fn shutdown(&self) {
+    /// reaped; answers how the running backend exited (`None` when none was running). Safe to
+    /// call more than once; later calls return `None` at once.
+    pub async fn shutdown(&self) -> Option<ExitStatus> {
         let (ack, done) = oneshot::channel();
         if self.commands.send(Command::Shutdown(ack)).is_ok() {
-            let _ = done.await;
+            done.await.ok().flatten()
+        } else {
+            None
         }
     }
 
@@ -354,7 +399,10 @@ pub(crate) async fn running_client(
             let snapshot = snapshots.borrow_and_update();
             let status = &snapshot.status;
             match (status.state, &snapshot.client) {
-                (State::Running, Some(client)) => return Ok(client.clone()),
+                // A client whose backend is already known to be gone (its connection broke, or
+                // the process exited and the supervisor has not processed it yet) is skipped: the
+                // call waits for the next incarnation instead of failing on a dead one.
+                (State::Running, Some(client)) if client.alive() => return Ok(client.clone()),
                 (State::Failed, _) => return Err(failed_error(status)),
                 (State::Stopping | State::Stopped, _) => {
                     return Err(Error::NotRunning {
@@ -436,6 +484,9 @@ fn remaining(deadline: Instant, call_timeout: Duration) -> Result<Duration> {
     Ok(left)
 }
 
+/// What reaping a killed sidecar may take, on top of the configured bounds.
+const REAP_SLACK: Duration = Duration::from_millis(500);
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -450,7 +501,10 @@ enum Phase {
     /// The last incarnation failed (or could not start) with this error.
     Crashed(Error),
     Failed,
-    Stop(Option<Incarnation>, Option<oneshot::Sender<()>>),
+    Stop(
+        Option<Incarnation>,
+        Option<oneshot::Sender<Option<ExitStatus>>>,
+    ),
 }
 
 /// The one task that owns the sidecar.
@@ -464,6 +518,9 @@ struct Task {
     restart_times: VecDeque<Instant>,
     /// `restart()` callers waiting for the outcome.
     waiting_restarts: Vec<oneshot::Sender<Result<Status>>>,
+    /// The first incarnation's token (the one [`SupervisorConfig::token`] shows); every later
+    /// incarnation draws its own.
+    first_token: Option<Token>,
 }
 
 impl Task {
@@ -476,9 +533,9 @@ impl Task {
                 Phase::Crashed(error) => self.after_crash(error).await,
                 Phase::Failed => self.wait_in_failed().await,
                 Phase::Stop(incarnation, ack) => {
-                    self.stop(incarnation).await;
+                    let exit = self.stop(incarnation).await;
                     if let Some(ack) = ack {
-                        let _ = ack.send(());
+                        let _ = ack.send(exit);
                     }
                     self.answer_restarts(Err(Error::NotRunning {
                         state: State::Stopped,
@@ -500,6 +557,8 @@ impl Task {
         let mut status = self.status();
         let before = status.state;
         update(&mut status);
+        // Every publish is a newer status, so a reader can tell a stale one from a fresh one.
+        status.seq += 1;
         if status.state != before {
             status.since_ms = unix_ms();
         }
@@ -548,7 +607,14 @@ impl Task {
         self.publish(None, |s| {
             s.state = state;
         });
-        let launch = sidecar::launch(&self.config, &self.logs);
+        let token = match self.first_token.take() {
+            Some(token) => token,
+            None => match Token::generate() {
+                Ok(token) => token,
+                Err(error) => return Phase::Crashed(error),
+            },
+        };
+        let launch = sidecar::launch(&self.config, token, &self.logs);
         tokio::pin!(launch);
         loop {
             tokio::select! {
@@ -592,6 +658,9 @@ impl Task {
         loop {
             tokio::select! {
                 exit = incarnation.exited() => {
+                    // The old client goes first, before anything can take it for a call (the
+                    // status follows once the exit is understood).
+                    self.publisher.send_modify(|snapshot| snapshot.client = None);
                     incarnation.finish_output().await;
                     let stderr_tail = self.logs.tail_of(incarnation.pid, 5);
                     return Phase::Crashed(Error::SidecarExited {
@@ -719,11 +788,12 @@ impl Task {
         }
     }
 
-    async fn stop(&mut self, incarnation: Option<Incarnation>) {
+    async fn stop(&mut self, incarnation: Option<Incarnation>) -> Option<ExitStatus> {
         self.publish(None, |s| s.state = State::Stopping);
+        let mut exit = None;
         if let Some(incarnation) = incarnation {
             let pid = incarnation.pid;
-            let exit = incarnation.stop(self.config.shutdown_timeout).await;
+            exit = incarnation.stop(self.config.shutdown_timeout).await;
             contained(|| {
                 log::info!(
                     "anysync backend pid {pid} stopped ({})",
@@ -734,10 +804,13 @@ impl Task {
         self.publish(None, |s| {
             s.state = State::Stopped;
         });
+        exit
     }
 }
 
 async fn probe_after(client: Client, interval: Duration, timeout: Duration) -> Result<()> {
     tokio::time::sleep(interval).await;
-    client.check(timeout).await.map(drop).map_err(Error::from)
+    let health = client.check(timeout).await.map_err(Error::from)?;
+    // A backend that reports NOT_SERVING is stopping: for the supervisor it is not healthy.
+    sidecar::serving(&health)
 }

@@ -333,3 +333,39 @@ fn granted_methods_go_through_call_and_stream() {
     );
     tauri::async_runtime::block_on(app.anysync().shutdown());
 }
+
+#[test]
+fn status_and_logs_answer_as_async_commands() {
+    let (app, window, _) = app(serde_json::json!(["anysync:default"]));
+    let json = |answer: InvokeResponseBody| -> serde_json::Value {
+        match answer {
+            InvokeResponseBody::Json(text) => serde_json::from_str(&text).expect("json"),
+            InvokeResponseBody::Raw(_) => panic!("JSON expected"),
+        }
+    };
+    let status = json(
+        invoke(
+            &window,
+            "status",
+            InvokeBody::Json(serde_json::json!({})),
+            &[],
+        )
+        .expect("status"),
+    );
+    assert_eq!(status["state"], "running", "{status}");
+    wait_for("a backend log record", || !app.anysync().logs().is_empty());
+    let logs = json(
+        invoke(
+            &window,
+            "logs",
+            InvokeBody::Json(serde_json::json!({})),
+            &[],
+        )
+        .expect("logs"),
+    );
+    assert!(
+        logs.as_array().is_some_and(|records| !records.is_empty()),
+        "{logs}"
+    );
+    tauri::async_runtime::block_on(app.anysync().shutdown());
+}

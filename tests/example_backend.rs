@@ -318,3 +318,45 @@ async fn a_deadline_shorter_than_the_handler_is_deadline_exceeded() {
     }
     supervisor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_a_call_in_flight_is_still_a_clean_exit() {
+    // The handler outlasts the plugin's kill timeout (4 s here, below Go's default grace of 5 s):
+    // the backend's own grace, which the plugin hands it below that timeout (3 s), must end it
+    // first, so the stop is an exit, not SIGKILL.
+    let mut config = fast_config(&example_backend());
+    config.shutdown_timeout_ms = Some(4_000);
+    config.call_timeout_ms = Some(60_000);
+    let (supervisor, _) = start(resolve(config));
+    state_reached(&supervisor, State::Running, START).await;
+    let supervisor = Arc::new(supervisor);
+    let sleeping = {
+        let supervisor = Arc::clone(&supervisor);
+        tokio::spawn(async move {
+            let sleep = SleepRequest {
+                duration_ms: 60_000,
+            }
+            .encode_to_vec();
+            supervisor.call(SLEEP, Bytes::from(sleep), None).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let exit = supervisor
+        .shutdown()
+        .await
+        .expect("a running backend exits");
+    println!(
+        "stop with a call in flight: {:?}, {exit:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (
+            exit.code(),
+            std::os::unix::process::ExitStatusExt::signal(&exit)
+        ),
+        (Some(0), None),
+        "the backend exited on its own within the kill timeout: {exit:?}"
+    );
+    let _ = sleeping.await.expect("task");
+}

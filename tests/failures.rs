@@ -5,10 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
-use tauri_plugin_anysync::{Config, State};
+use prost::Message as _;
+use tauri_plugin_anysync::{Config, HealthCheckResponse, ServingStatus, State};
 
 const SETTLE: Duration = Duration::from_secs(10);
 
@@ -226,4 +229,153 @@ fn a_malformed_config_is_a_config_error_naming_the_key() {
     let err = config.resolve().expect_err("out of range");
     assert_eq!(err.code(), "CONFIG");
     assert!(err.to_string().contains("callTimeoutMs"), "{err}");
+}
+
+/// A gRPC server of its own (HTTP/2 by hand, with h2) that answers every call with a
+/// `HealthCheckResponse` of the serving status `status` holds at that moment, without checking the
+/// token. Returns its port.
+async fn health_server(status: Arc<AtomicI32>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let status = Arc::clone(&status);
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    let status = status.load(Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let mut body = request.into_body();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        let message = HealthCheckResponse {
+                            status,
+                            version: "0.1.0".into(),
+                            protocol_version: 1,
+                            uptime_ms: 1,
+                            pid: 1,
+                        }
+                        .encode_to_vec();
+                        let mut frame = vec![0u8];
+                        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+                        frame.extend_from_slice(&message);
+                        let response = http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .expect("response");
+                        let Ok(mut send) = respond.send_response(response, false) else {
+                            return;
+                        };
+                        let _ = send.send_data(frame.into(), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = send.send_trailers(trailers);
+                    });
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A sidecar that announces `port` (someone else's server) and then lives until its stdin closes.
+fn announcing(dir: &Path, port: u16) -> std::path::PathBuf {
+    script(
+        dir,
+        "anysync-backend",
+        &format!(
+            "read -r bootstrap\n\
+             echo \"{{\\\"anysync\\\":\\\"ready\\\",\\\"protocolVersion\\\":1,\\\"addr\\\":\\\"127.0.0.1:{port}\\\",\\\"pid\\\":$$,\\\"version\\\":\\\"0.1.0\\\"}}\"\n\
+             exec cat >/dev/null"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_reports_not_serving_at_start_does_not_run() {
+    let status = Arc::new(AtomicI32::new(ServingStatus::NotServing as i32));
+    let port = health_server(status).await;
+    let dir = scratch();
+    let (code, message) = first_failure(&announcing(dir.path(), port), |_| {}).await;
+    assert_eq!(code, "UNAVAILABLE", "{message}");
+    assert!(message.contains("NOT_SERVING"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_backend_that_turns_not_serving_is_unhealthy() {
+    let status = Arc::new(AtomicI32::new(ServingStatus::Serving as i32));
+    let port = health_server(Arc::clone(&status)).await;
+    let dir = scratch();
+    let mut config = fast_config(&announcing(dir.path(), port));
+    config.max_restarts = Some(0);
+    let (supervisor, recorder) = start(resolve(config));
+    state_reached(&supervisor, State::Running, SETTLE).await;
+    // Answers arrive, all of them NOT_SERVING: a draining backend, not a healthy one.
+    status.store(ServingStatus::NotServing as i32, Ordering::SeqCst);
+    let failed = state_reached(&supervisor, State::Failed, SETTLE).await;
+    let error = failed.last_error.expect("recorded");
+    assert_eq!(error.code, "UNAVAILABLE", "{}", error.message);
+    assert!(error.message.contains("NOT_SERVING"), "{}", error.message);
+    let states = recorder.states();
+    assert!(
+        states.contains(&State::Unhealthy),
+        "the probe found it unhealthy: {states:?}"
+    );
+    supervisor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_bounds_the_whole_start() {
+    // The handshake comes at once, but the announced port accepts connections and never answers:
+    // connecting and the first health check must fit in the same handshakeTimeoutMs.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let dir = scratch();
+    let started = Instant::now();
+    let (code, message) = first_failure(&announcing(dir.path(), port), |config| {
+        config.handshake_timeout_ms = Some(500);
+        config.call_timeout_ms = Some(5_000);
+    })
+    .await;
+    let took = started.elapsed();
+    drop(silent);
+    assert_eq!(code, "HANDSHAKE_TIMEOUT", "{message}");
+    assert!(
+        took < Duration::from_millis(2_500),
+        "failed at handshakeTimeoutMs, not after other budgets: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_is_bounded_by_its_deadline() {
+    // A backend that never completes a start, with restarts to spare: restart() must not wait for
+    // the supervisor to give up.
+    let dir = scratch();
+    let path = script(dir.path(), "anysync-backend", "exec sleep 30");
+    let mut config = fast_config(&path);
+    config.handshake_timeout_ms = Some(300);
+    config.shutdown_timeout_ms = Some(200);
+    config.max_restarts = Some(1_000);
+    config.backoff_initial_ms = Some(0);
+    config.backoff_max_ms = Some(0);
+    let (supervisor, _) = start(resolve(config));
+    let bound = supervisor.restart_bound();
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), supervisor.restart())
+        .await
+        .expect("restart() returns by its deadline");
+    let took = started.elapsed();
+    let err = outcome.expect_err("never runs");
+    assert_eq!(err.code(), "UNAVAILABLE", "{err}");
+    assert!(
+        took < bound + Duration::from_millis(500),
+        "{took:?} vs {bound:?}"
+    );
+    supervisor.shutdown().await;
 }

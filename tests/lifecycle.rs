@@ -4,6 +4,9 @@
 mod common;
 
 use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -74,7 +77,18 @@ async fn starts_handshakes_and_answers_ping_and_health() {
         samples[250], samples[495]
     );
 
-    supervisor.shutdown().await;
+    let exit = supervisor
+        .shutdown()
+        .await
+        .expect("a running backend exits");
+    assert_eq!(
+        (
+            exit.code(),
+            std::os::unix::process::ExitStatusExt::signal(&exit)
+        ),
+        (Some(0), None),
+        "a normal stop is the backend's clean exit, not a kill: {exit:?}"
+    );
     assert_eq!(supervisor.status().state, State::Stopped);
     assert!(!alive(pid), "sidecar pid {pid} must be gone after shutdown");
     assert_eq!(recorder.states().last(), Some(&State::Stopped));
@@ -240,6 +254,121 @@ async fn the_token_is_in_neither_argv_nor_environment() {
             .all(|r| !serde_json::to_string(r).expect("json").contains(&token)),
         "token leaked into a log record"
     );
+    assert_eq!(
+        supervisor.token().map(|t| t.expose().to_owned()),
+        Some(token.clone()),
+        "the first incarnation has the configuration's token"
+    );
+    // Every incarnation draws its own: the old one is worthless once its backend is gone.
+    supervisor.restart().await.expect("restarted");
+    let second = supervisor.token().expect("a running backend has a token");
+    assert_ne!(second.expose(), token, "a restart draws a fresh token");
+    supervisor
+        .ping("y".into())
+        .await
+        .expect("ping with the new token");
+    supervisor.shutdown().await;
+}
+
+/// Takes `addr` the moment it is free (as a local attacker would after killing the backend) and
+/// counts every connection made to it until `stop`. Returns whether it got the port, and the count.
+fn squat(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(bool, usize)> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(listener) => break listener,
+                Err(_) if Instant::now() < deadline && !stop.load(Ordering::SeqCst) => {
+                    std::thread::yield_now();
+                }
+                Err(_) => return (false, 0),
+            }
+        };
+        listener.set_nonblocking(true).expect("nonblocking");
+        let mut connections = 0;
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok(_) => connections += 1,
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        (true, connections)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_reaches_the_old_port_after_a_crash() {
+    const CALLERS: usize = 8;
+    let (supervisor, _) = start(resolve(fast_config(&real_sidecar())));
+    let supervisor = Arc::new(supervisor);
+    let status = state_reached(&supervisor, State::Running, START).await;
+    let pid = status.pid.expect("pid");
+    let addr: SocketAddr = status.addr.expect("addr").parse().expect("addr");
+    let old_token = supervisor.token().expect("token");
+
+    // Callers keep calling through the crash.
+    let stop_calls = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let (supervisor, stop, answered) = (
+                Arc::clone(&supervisor),
+                Arc::clone(&stop_calls),
+                Arc::clone(&answered),
+            );
+            tokio::spawn(async move {
+                let mut codes = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    match supervisor.ping(format!("caller {i}")).await {
+                        Ok(_) => {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(error) => codes.push(error.code().to_owned()),
+                    }
+                }
+                codes
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let stop_squatting = Arc::new(AtomicBool::new(false));
+    let squatter = squat(addr, Arc::clone(&stop_squatting));
+    signal(pid, libc::SIGKILL);
+    let replaced = eventually("a replacement backend", START, || {
+        let status = supervisor.status();
+        (status.state == State::Running && status.pid != Some(pid)).then_some(status)
+    })
+    .await;
+    assert_ne!(replaced.addr, Some(addr.to_string()));
+    let new_token = supervisor.token().expect("token");
+    assert_ne!(new_token.expose(), old_token.expose(), "a fresh token");
+
+    // Calls go on, and succeed, on the new incarnation, while the old port is someone else's.
+    let before = answered.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_calls.store(true, Ordering::SeqCst);
+    let mut codes = Vec::new();
+    for caller in callers {
+        codes.extend(caller.await.expect("caller"));
+    }
+    for i in 0..20 {
+        supervisor.ping(format!("after {i}")).await.expect("ping");
+    }
+    stop_squatting.store(true, Ordering::SeqCst);
+    let (bound, connections) = squatter.join().expect("squatter");
+    assert!(bound, "the test took the freed port {addr}");
+    assert_eq!(
+        connections, 0,
+        "nothing may dial the dead incarnation's port {addr} (calls that failed: {codes:?})"
+    );
+    assert!(
+        answered.load(Ordering::SeqCst) > before + 10,
+        "calls succeed on the new incarnation"
+    );
+    // Only the calls in flight at the kill may fail, and only as UNAVAILABLE.
+    assert!(codes.len() <= CALLERS, "{codes:?}");
+    assert!(codes.iter().all(|c| c == "UNAVAILABLE"), "{codes:?}");
     supervisor.shutdown().await;
 }
 
@@ -262,8 +391,35 @@ fn host_process_helper() {
     });
 }
 
+/// Waits for our child `pid` to exit (up to `timeout`) and reaps it; `None` if it did not.
+fn reap(pid: u32, timeout: Duration) -> Option<libc::c_int> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let mut status = 0;
+        // SAFETY: waitpid on a pid that is our child (we are its subreaper), non-blocking.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        if rc == pid as libc::pid_t {
+            return Some(status);
+        }
+        assert!(
+            rc == 0,
+            "waitpid({pid}) failed: {}",
+            std::io::Error::last_os_error()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// An app that dies without its exit hook (SIGKILL, or a signal it does not handle) still takes
+/// its backend with it, and the backend stops gracefully: stdin EOF and PR_SET_PDEATHSIG (SIGTERM)
+/// both ask it to, and it exits 0 within its grace. This process becomes a child subreaper, so the
+/// orphaned sidecar is reparented to it and its exit status can be read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_host_kills_the_sidecar() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER has no memory effects.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
     for host_signal in [libc::SIGKILL, libc::SIGTERM] {
         let mut host = std::process::Command::new(std::env::current_exe().expect("exe"))
             .args([
@@ -290,15 +446,21 @@ async fn killing_the_host_kills_the_sidecar() {
         signal(host.id(), host_signal);
         host.wait().expect("reap host");
         let killed = Instant::now();
-        eventually(
-            "the orphaned sidecar to die",
-            Duration::from_secs(2),
-            || (!alive(sidecar)).then_some(()),
-        )
-        .await;
+        let status = tokio::task::spawn_blocking(move || reap(sidecar, Duration::from_secs(3)))
+            .await
+            .expect("reaper");
+        let Some(status) = status else {
+            signal(sidecar, libc::SIGKILL);
+            panic!("the orphaned sidecar {sidecar} still ran 3 s after its host died");
+        };
         println!(
             "host {host_signal} -> sidecar gone in {:?}",
             killed.elapsed()
+        );
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the orphan stopped gracefully (exit 0), not killed: wait status {status:#x} (signal {})",
+            if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { 0 }
         );
     }
 }

@@ -125,10 +125,16 @@ type Env struct {
 	// Stdout receives the handshake line (or the --version output) and
 	// nothing else.
 	Stdout io.Writer
-	// Stderr receives the JSON log records.
+	// Stderr receives the JSON log records, through a buffer bounded in
+	// bytes and drained by one goroutine: a Stderr that blocks (a pipe the
+	// parent stopped reading) costs records, dropped and later counted in
+	// a warning "log records dropped", never a call or the stop.
 	Stderr io.Writer
 	// LookupEnv is os.LookupEnv; nil means an empty environment.
 	LookupEnv func(string) (string, bool)
+	// Environ is os.Environ, used only to warn about ANYSYNC_* variables
+	// that are not settings; nil means none.
+	Environ func() []string
 	// ReadFile reads the --config file; nil means ReadConfigFile (a
 	// bounded read of a regular file).
 	ReadFile func(string) ([]byte, error)
@@ -169,6 +175,7 @@ func Main(services ...Service) {
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,
 		LookupEnv:     os.LookupEnv,
+		Environ:       os.Environ,
 		ReadFile:      ReadConfigFile,
 		PID:           os.Getpid(),
 		RouteGRPCLogs: true,

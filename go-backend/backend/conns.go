@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/auth"
 )
 
 // condemnLinger is how long a condemned connection stays open after its
@@ -21,6 +23,8 @@ var errCondemned = errors.New("connection closed: a call on it failed authentica
 // connections by remote address, which is what a call's peer.Peer carries.
 type connLimiter struct {
 	slots chan struct{}
+	// verifier, when set, gives every connection a requestGuard.
+	verifier *auth.Verifier
 
 	mu    sync.Mutex
 	conns map[string]*limitedConn
@@ -76,6 +80,9 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 			continue
 		}
 		lc := &limitedConn{Conn: c, l: ll.l, key: c.RemoteAddr().String()}
+		if ll.l.verifier != nil {
+			lc.guard = newRequestGuard(ll.l.verifier)
+		}
 		ll.l.mu.Lock()
 		ll.l.conns[lc.key] = lc
 		ll.l.mu.Unlock()
@@ -90,6 +97,10 @@ type limitedConn struct {
 	key       string
 	condemned atomic.Bool
 	closeOnce sync.Once
+	// guard, if set, refuses unauthenticated requests that grpc would
+	// answer before the auth tap; only Read (grpc's reading goroutine)
+	// uses it.
+	guard *requestGuard
 }
 
 // Read reads until the connection is condemned. grpc reads frames on one
@@ -101,7 +112,21 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 		time.Sleep(condemnLinger)
 		return 0, errCondemned
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.guard != nil {
+		if keep, gerr := c.guard.feed(p[:n]); gerr != nil {
+			// grpc gets the bytes before the refused request only, then
+			// the end of the connection: it never sees the request.
+			if c.condemned.CompareAndSwap(false, true) {
+				c.l.condemned.Add(1)
+			}
+			if keep == 0 {
+				return 0, errCondemned
+			}
+			return keep, nil
+		}
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -130,6 +131,10 @@ type fixtureOptions struct {
 	maxConnections    int
 	maxConnectionIdle time.Duration
 	logLevel          slog.Level
+	// The fields below are passed to serverOptions as they are.
+	keepaliveEnforcement *keepalive.EnforcementPolicy
+	keepaliveParams      *keepalive.ServerParameters
+	withoutTap           bool
 }
 
 // newFixture serves the built-in services and test.v1.Test on a loopback
@@ -158,6 +163,10 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		maxConnections:    o.maxConnections,
 		maxConnectionIdle: o.maxConnectionIdle,
 		services:          []Service{GRPCService(&testDesc, ts)},
+
+		keepaliveEnforcement: o.keepaliveEnforcement,
+		keepaliveParams:      o.keepaliveParams,
+		withoutTap:           o.withoutTap,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/health"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/launch"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/logging"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/redact"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/version"
 )
 
@@ -35,6 +37,15 @@ import (
 // error as INTERNAL with a generic message, the error itself logged. A
 // streaming call that the stop ended is UNAVAILABLE.
 func Run(ctx context.Context, env Env, services ...Service) (err error) {
+	// Every record goes through a bounded buffer drained by one goroutine,
+	// so that a parent that stops reading stderr can stall neither serving
+	// nor the stop: records are then dropped and counted. The last ones
+	// get what is left of the shutdown grace, within the bounds of
+	// flushTimeout, to reach the parent.
+	sink := logging.NewSink(env.Stderr, 0)
+	var graceEnds time.Time // set by run when the stop begins
+	defer func() { sink.Close(flushTimeout(graceEnds)) }()
+	env.Stderr = sink
 	started := false
 	var log *slog.Logger
 	defer func() {
@@ -49,14 +60,15 @@ func Run(ctx context.Context, env Env, services ...Service) (err error) {
 	if env.ReadFile == nil {
 		env.ReadFile = ReadConfigFile
 	}
-	inv, err := config.Load(config.Sources{
-		Args:      env.Args,
-		LookupEnv: env.LookupEnv,
-		ReadFile:  env.ReadFile,
-		Usage:     env.Stderr,
-	})
+	inv, err := loadConfig(ctx, env)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
+	}
+	if errors.Is(err, errStoppedBeforeStart) {
+		logging.New(env.Stderr, slog.LevelInfo).LogAttrs(context.Background(), slog.LevelInfo, "backend stopped before it started",
+			slog.String("reason", context.Cause(ctx).Error()),
+			slog.String("step", "reading the configuration"))
+		return nil
 	}
 	if err != nil {
 		logConfigError(logging.New(env.Stderr, slog.LevelInfo), err)
@@ -73,11 +85,81 @@ func Run(ctx context.Context, env Env, services ...Service) (err error) {
 	if env.RouteGRPCLogs {
 		logging.RouteGRPC(log)
 	}
-	if err := run(ctx, log, cfg, env, services, &started); err != nil {
+	warnUnknownEnv(log, inv.UnknownEnv)
+	if err := run(ctx, log, cfg, env, services, &started, &graceEnds); err != nil {
 		log.LogAttrs(context.Background(), slog.LevelError, "backend failed", logging.Error(err))
 		return err
 	}
 	return nil
+}
+
+// Start-up deadlines. Each start-up step that may block runs under one,
+// and under ctx (a signal), so that nothing a parent or a file system does
+// can hold the process before it serves.
+var (
+	// configTimeout bounds reading and checking the configuration (the
+	// --config file may sit on a file system that hangs).
+	configTimeout = 5 * time.Second
+	// handshakeTimeout bounds writing the handshake line on stdout (a
+	// parent that does not read stdout).
+	handshakeTimeout = 5 * time.Second
+)
+
+// errStoppedBeforeStart means ctx ended (a signal) while loadConfig waited.
+var errStoppedBeforeStart = errors.New("stopped before the backend started")
+
+// loadConfig runs config.Load under configTimeout and ctx. A Load still
+// blocked (in a file read) when either ends is abandoned: the process is
+// about to exit.
+func loadConfig(ctx context.Context, env Env) (*config.Invocation, error) {
+	type result struct {
+		inv *config.Invocation
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		inv, err := config.Load(config.Sources{
+			Args:      env.Args,
+			LookupEnv: env.LookupEnv,
+			Environ:   env.Environ,
+			ReadFile:  env.ReadFile,
+			Usage:     env.Stderr,
+		})
+		done <- result{inv, err}
+	}()
+	timer := time.NewTimer(configTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.inv, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // finished meanwhile: the bootstrap step will see ctx
+			return r.inv, r.err
+		default:
+			return nil, errStoppedBeforeStart
+		}
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: reading the configuration (the --config file) did not finish within %v", config.ErrInvalid, configTimeout)
+	}
+}
+
+// maxEnvWarnings bounds the warnings about unknown variables.
+const maxEnvWarnings = 16
+
+// warnUnknownEnv writes one warning per ANYSYNC_* variable that is not a
+// setting, naming it (never its value), at most maxEnvWarnings.
+func warnUnknownEnv(log *slog.Logger, names []string) {
+	for i, name := range names {
+		if i == maxEnvWarnings {
+			log.LogAttrs(context.Background(), slog.LevelWarn, "more unknown environment variables ignored",
+				slog.Int("more", len(names)-maxEnvWarnings))
+			return
+		}
+		log.LogAttrs(context.Background(), slog.LevelWarn, "unknown environment variable ignored",
+			slog.String("variable", redact.Text(name)),
+			slog.String("hint", "ANYSYNC_* variables configure the backend; see go-backend/README.md for the known ones"))
+	}
 }
 
 func logConfigError(log *slog.Logger, err error) {
@@ -94,16 +176,34 @@ func logConfigError(log *slog.Logger, err error) {
 	log.LogAttrs(context.Background(), slog.LevelError, "invalid configuration; the backend did not start", attrs...)
 }
 
+// Bounds of how long Run waits, before it returns, for its last log records
+// to be written to a stderr that is not read (a stderr that is read takes
+// them at once): what is left of the shutdown grace, but at least
+// minFlush and at most maxFlush.
+const (
+	minFlush = 50 * time.Millisecond
+	maxFlush = 500 * time.Millisecond
+)
+
+func flushTimeout(graceEnds time.Time) time.Duration {
+	if graceEnds.IsZero() {
+		return maxFlush
+	}
+	return min(max(time.Until(graceEnds), minFlush), maxFlush)
+}
+
 // run is Run after the configuration is known. It sets *started once the
 // server serves: from then on it closes the services itself.
-func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, services []Service, started *bool) error {
+func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, services []Service, started *bool, graceEnds *time.Time) error {
 	bctx, cancel := context.WithTimeoutCause(ctx, cfg.BootstrapTimeout,
 		fmt.Errorf("no complete line on stdin within bootstrapTimeout (%v; ANYSYNC_BOOTSTRAP_TIMEOUT, --bootstrap-timeout)", cfg.BootstrapTimeout))
+	log.LogAttrs(ctx, slog.LevelDebug, "waiting for the bootstrap line on stdin",
+		slog.String("bootstrapTimeout", cfg.BootstrapTimeout.String()))
 	boot, parentGone, err := launch.Receive(bctx, env.Stdin)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil { // stopped by a signal before the parent spoke
-			log.LogAttrs(ctx, slog.LevelInfo, "backend stopped before bootstrap",
+			log.LogAttrs(context.Background(), slog.LevelInfo, "backend stopped before bootstrap",
 				slog.String("reason", context.Cause(ctx).Error()))
 			return nil
 		}
@@ -143,7 +243,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, serv
 		PID:             env.PID,
 		Version:         version.Version,
 	}
-	if err := launch.WriteHandshake(env.Stdout, h); err != nil {
+	// A signal while the line is written goes on to the ordered stop below.
+	if err := writeHandshake(ctx, env.Stdout, h); err != nil {
 		srv.shutdown(0)
 		<-serveErr
 		return errors.Join(err, closeServices(context.Background(), log, services))
@@ -172,6 +273,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, serv
 		slog.String("shutdownGrace", cfg.ShutdownGrace.String()),
 	)
 	start := time.Now()
+	*graceEnds = start.Add(cfg.ShutdownGrace)
 	budget, cancelBudget := context.WithDeadline(context.Background(), start.Add(cfg.ShutdownGrace))
 	defer cancelBudget()
 	forced := srv.shutdown(cfg.ShutdownGrace)
@@ -185,6 +287,24 @@ func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, serv
 		slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000),
 	)
 	return closeErr
+}
+
+// writeHandshake writes h on w under handshakeTimeout and ctx: it returns
+// nil once the line is written or ctx ends (the caller then stops). A write
+// still blocked is abandoned: the process is about to exit.
+func writeHandshake(ctx context.Context, w io.Writer, h launch.Handshake) error {
+	done := make(chan error, 1)
+	go func() { done <- launch.WriteHandshake(w, h) }()
+	timer := time.NewTimer(handshakeTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("writing the handshake line on stdout did not finish within %v: the parent must read the child's stdout", handshakeTimeout)
+	}
 }
 
 // closeServices closes the services that implement Closer, last registered

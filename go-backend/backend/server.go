@@ -86,7 +86,14 @@ type serverOptions struct {
 	connectionTimeout time.Duration
 	maxConnections    int
 	maxConnectionIdle time.Duration
-	services          []Service
+	// keepaliveEnforcement and keepaliveParams override the keepalive
+	// policy in tests when non-nil.
+	keepaliveEnforcement *keepalive.EnforcementPolicy
+	keepaliveParams      *keepalive.ServerParameters
+	// withoutTap leaves the auth tap out, so that tests reach the
+	// interceptors without the token.
+	withoutTap bool
+	services   []Service
 }
 
 // server is the backend's gRPC edge: the grpc.Server with its limits and
@@ -137,24 +144,35 @@ func newServer(o serverOptions) (*server, error) {
 	if o.maxConnectionIdle == 0 {
 		o.maxConnectionIdle = maxConnectionIdle
 	}
-	kp := keepaliveParams
+	kp, kep := keepaliveParams, keepaliveEnforcement
+	if o.keepaliveParams != nil {
+		kp = *o.keepaliveParams
+	}
+	if o.keepaliveEnforcement != nil {
+		kep = *o.keepaliveEnforcement
+	}
 	kp.MaxConnectionIdle = o.maxConnectionIdle
 	s := &server{health: o.health, log: o.log, conns: newConnLimiter(o.maxConnections)}
+	s.conns.verifier = o.verifier
 	s.stopping, s.stop = context.WithCancelCause(context.Background())
 	s.cutting, s.cut = context.WithCancelCause(context.Background())
 	s.in = &interceptors{verifier: o.verifier, log: o.log, srv: s}
 	in := s.in
+	tap := grpc.InTapHandle(in.authTap)
+	if o.withoutTap {
+		tap = grpc.EmptyServerOption{}
+	}
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(o.maxMessageBytes),
 		grpc.MaxSendMsgSize(o.maxMessageBytes+ResponseHeadroomBytes),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.ConnectionTimeout(o.connectionTimeout),
-		grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement),
+		grpc.KeepaliveEnforcementPolicy(kep),
 		grpc.KeepaliveParams(kp),
 		// The token is checked when the headers arrive, before any message
 		// is read (see authTap), and again by the interceptors.
-		grpc.InTapHandle(in.authTap),
+		tap,
 		// Order matters: logging sees the final code, including the
 		// INTERNAL of a recovered panic and the UNAUTHENTICATED of auth;
 		// errors map innermost, right at the handler.

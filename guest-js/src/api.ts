@@ -5,8 +5,8 @@
  */
 
 import type { CallOptions } from "@connectrpc/connect";
-import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
-import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { Channel, invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import type { UnlistenFn } from "@tauri-apps/api/event";
 
 import { createAnysyncClient, type AnysyncClient } from "./client.js";
 import { AnysyncError } from "./errors.js";
@@ -14,8 +14,10 @@ import { HealthService, type HealthCheckResponse, type PingResponse } from "./pr
 import type { LogRecord, Status } from "./types.js";
 
 /**
- * The event the plugin emits on every change of the backend's {@link Status}; {@link onStatus}
- * listens to it.
+ * The event the plugin broadcasts on every change of the backend's {@link Status}, to every
+ * webview, for apps (and Rust code, `app.listen`) that listen with `@tauri-apps/api/event`.
+ * {@link onStatus} does not use it: it subscribes through a `Channel` behind the
+ * `anysync:allow-subscribe-status` permission and gets the current status first.
  *
  * @example
  * ```ts
@@ -28,7 +30,9 @@ import type { LogRecord, Status } from "./types.js";
 export const STATUS_EVENT = "anysync://status";
 
 /**
- * The event the plugin emits for every backend {@link LogRecord}; {@link onLog} listens to it.
+ * The event the plugin broadcasts for every backend {@link LogRecord}, to every webview, for apps
+ * (and Rust code) that listen with `@tauri-apps/api/event`. {@link onLog} does not use it: it
+ * subscribes through a `Channel` behind the `anysync:allow-subscribe-logs` permission.
  *
  * @example
  * ```ts
@@ -45,12 +49,9 @@ interface Commands {
   status: Status;
   restart: Status;
   logs: LogRecord[];
-}
-
-/** Each event of the plugin and its payload. */
-interface Events {
-  [STATUS_EVENT]: Status;
-  [LOG_EVENT]: LogRecord;
+  subscribe_status: number;
+  subscribe_logs: number;
+  unsubscribe: null;
 }
 
 /** Invokes one of the plugin's commands; a rejection of any kind becomes an AnysyncError. */
@@ -70,15 +71,36 @@ function healthService(): AnysyncClient<typeof HealthService> {
   return healthClient;
 }
 
-/** Listens to one of the plugin's events, handing the handler the payload alone. */
-async function subscribe<E extends keyof Events>(event: E, handler: (payload: Events[E]) => void): Promise<UnlistenFn> {
-  try {
-    return await listen<Events[E]>(event, ({ payload }) => {
-      handler(payload);
-    });
-  } catch (error) {
-    throw AnysyncError.from(error);
-  }
+/** The plugin's subscription commands and the argument naming each one's channel. */
+const SUBSCRIPTIONS = {
+  subscribe_status: "onStatus",
+  subscribe_logs: "onLog",
+} as const;
+
+/** What each subscription's channel carries. */
+interface Messages {
+  subscribe_status: Status;
+  subscribe_logs: LogRecord;
+}
+
+/**
+ * Opens a subscription: a `Channel` whose messages go to `accept` until the returned function is
+ * called, which tells the plugin to end it (best effort: the channel is deaf from then on anyway).
+ */
+async function subscribe<C extends keyof Messages>(
+  command: C,
+  accept: (message: Messages[C]) => void,
+): Promise<UnlistenFn> {
+  let open = true;
+  const channel = new Channel<Messages[C]>((message) => {
+    if (open) accept(message);
+  });
+  const id = await call(command, { [SUBSCRIPTIONS[command]]: channel });
+  return () => {
+    if (!open) return;
+    open = false;
+    call("unsubscribe", { id }).catch(() => undefined);
+  };
 }
 
 /**
@@ -138,12 +160,11 @@ export async function health(options?: CallOptions): Promise<HealthCheckResponse
  * @throws {@link AnysyncError} only when Tauri refuses the call, e.g. `PERMISSION_DENIED`.
  * @example
  * ```ts
- * import { onStatus, status } from "tauri-plugin-anysync-api";
+ * import { status } from "tauri-plugin-anysync-api";
  *
- * // Subscribe first, then read: no transition can fall between the two.
- * const show = (s: { state: string }) => console.log(`backend is ${s.state}`);
- * const unlisten = await onStatus(show);
- * show(await status());
+ * // A one-off read; to follow the status, onStatus hands over the current one and every change.
+ * const s = await status();
+ * console.log(`backend is ${s.state} (#${s.seq})`);
  * ```
  */
 export async function status(): Promise<Status> {
@@ -205,20 +226,28 @@ export async function logs(): Promise<LogRecord[]> {
 }
 
 /**
- * Calls `handler` with every new {@link Status} (`anysync://status` events) until the returned
- * function is called. The handler does not get the current status; read it with {@link status}
- * after subscribing.
+ * Calls `handler` with the current {@link Status} at once, then with every change, until the
+ * returned function is called. Each status carries a `seq` that grows with every change; a status
+ * whose `seq` is not greater than the last one handed over is dropped, so a stale status never
+ * overwrites a fresher one. The first call can come before the returned promise resolves.
  *
- * Needs Tauri's `core:event:default` permission (in `core:default`).
+ * It subscribes through a Tauri `Channel` (`subscribe_status`), which ends when the page reloads or
+ * its window closes; no event listener is involved.
  *
- * @param handler Called with each status, in order.
- * @returns A function that stops the subscription, as `listen` of `@tauri-apps/api/event` does.
- * @throws {@link AnysyncError} when Tauri refuses to listen, e.g. `PERMISSION_DENIED`.
+ * Needs the `anysync:allow-subscribe-status` permission (in `anysync:default`); stopping uses
+ * `anysync:allow-unsubscribe` (in `anysync:default` too; without it the handler still stops).
+ *
+ * @param handler Called with the current status, then each newer one, in order.
+ * @returns A function that stops the subscription, shaped as `listen`'s of `@tauri-apps/api/event`.
+ * @throws {@link AnysyncError} e.g. `PERMISSION_DENIED` without the permission, or
+ * `RESOURCE_EXHAUSTED` when the page already holds 32 status subscriptions.
  * @example
  * ```ts
  * import { onStatus } from "tauri-plugin-anysync-api";
  *
+ * // The first call comes at once, with the current status: no separate status() needed.
  * const unlisten = await onStatus((s) => {
+ *   console.log(`backend is ${s.state} (#${s.seq})`);
  *   if (s.state === "failed") console.error(`backend failed: ${s.lastError?.message ?? "unknown"}`);
  * });
  * // later, e.g. when the component unmounts:
@@ -226,18 +255,28 @@ export async function logs(): Promise<LogRecord[]> {
  * ```
  */
 export async function onStatus(handler: (status: Status) => void): Promise<UnlistenFn> {
-  return subscribe(STATUS_EVENT, handler);
+  let last = -1;
+  return subscribe("subscribe_status", (status) => {
+    if (status.seq <= last) return;
+    last = status.seq;
+    handler(status);
+  });
 }
 
 /**
- * Calls `handler` with every new backend {@link LogRecord} (`anysync://log` events) until the
- * returned function is called. Records written before subscribing are in {@link logs}.
+ * Calls `handler` with every new backend {@link LogRecord}, as it arrives, until the returned
+ * function is called. Records written before subscribing are in {@link logs}.
  *
- * Needs Tauri's `core:event:default` permission (in `core:default`).
+ * It subscribes through a Tauri `Channel` (`subscribe_logs`), which ends when the page reloads or
+ * its window closes; no event listener is involved.
+ *
+ * Needs the `anysync:allow-subscribe-logs` permission (in `anysync:default`); stopping uses
+ * `anysync:allow-unsubscribe` (in `anysync:default` too; without it the handler still stops).
  *
  * @param handler Called with each record, in order.
- * @returns A function that stops the subscription, as `listen` of `@tauri-apps/api/event` does.
- * @throws {@link AnysyncError} when Tauri refuses to listen, e.g. `PERMISSION_DENIED`.
+ * @returns A function that stops the subscription, shaped as `listen`'s of `@tauri-apps/api/event`.
+ * @throws {@link AnysyncError} e.g. `PERMISSION_DENIED` without the permission, or
+ * `RESOURCE_EXHAUSTED` when the page already holds 32 log subscriptions.
  * @example
  * ```ts
  * import { onLog } from "tauri-plugin-anysync-api";
@@ -249,5 +288,5 @@ export async function onStatus(handler: (status: Status) => void): Promise<Unlis
  * ```
  */
 export async function onLog(handler: (record: LogRecord) => void): Promise<UnlistenFn> {
-  return subscribe(LOG_EVENT, handler);
+  return subscribe("subscribe_logs", handler);
 }

@@ -34,8 +34,8 @@ import type { AnysyncErrorCode } from "./errors.js";
 export type State = "starting" | "running" | "unhealthy" | "restarting" | "failed" | "stopping" | "stopped";
 
 /**
- * A snapshot of the supervised backend: what {@link status} and {@link restart} return and every
- * `anysync://status` event carries ({@link onStatus}).
+ * A snapshot of the supervised backend: what {@link status} and {@link restart} return, what
+ * {@link onStatus} hands over, and what every `anysync://status` event carries.
  *
  * @example
  * ```ts
@@ -47,6 +47,12 @@ export type State = "starting" | "running" | "unhealthy" | "restarting" | "faile
  * ```
  */
 export interface Status {
+  /**
+   * Grows with every status the supervisor publishes (0 before the first): of two statuses, the
+   * one with the higher `seq` is the fresher. {@link onStatus} drops any status not newer than
+   * the last it handed over.
+   */
+  seq: number;
   /** The lifecycle state. */
   state: State;
   /** The backend's process id, while a process exists. */
@@ -78,8 +84,8 @@ export interface Status {
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /**
- * One line the backend wrote to its stderr, parsed: what {@link logs} returns and every
- * `anysync://log` event carries ({@link onLog}).
+ * One line the backend wrote to its stderr, parsed: what {@link logs} returns, what {@link onLog}
+ * hands over, and what every `anysync://log` event carries.
  *
  * @example
  * ```ts

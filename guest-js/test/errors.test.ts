@@ -260,15 +260,21 @@ describe("isAnysyncError", () => {
   });
 });
 
-describe("listening", () => {
-  it("rejects with an AnysyncError when Tauri refuses to listen", async () => {
-    const refusal = "event.listen not allowed. Permissions associated with this command: core:event:allow-listen";
-    // Without event mocking, the event plugin's listen command reaches this handler.
-    mockIPC((cmd) => (cmd === "plugin:event|listen" ? rejectWith(refusal) : undefined));
-    for (const subscribe of [onStatus, onLog]) {
+describe("subscribing", () => {
+  it("rejects with an AnysyncError when Tauri refuses the subscription command", async () => {
+    const refusal = (cmd: string) =>
+      `anysync.${cmd} not allowed. Permissions associated with this command: anysync:allow-${cmd.replace("_", "-")}`;
+    mockIPC((cmd) => {
+      const name = cmd.replace("plugin:anysync|", "");
+      return name.startsWith("subscribe_") ? rejectWith(refusal(name)) : undefined;
+    });
+    for (const [subscribe, cmd] of [
+      [onStatus, "subscribe_status"],
+      [onLog, "subscribe_logs"],
+    ] as const) {
       const error = await rejection(subscribe(() => undefined));
       expect(error).toBeInstanceOf(AnysyncError);
-      expect(error).toMatchObject({ code: "PERMISSION_DENIED", message: refusal });
+      expect(error).toMatchObject({ code: "PERMISSION_DENIED", message: refusal(cmd) });
     }
   });
 });

@@ -8,6 +8,7 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import type { LogRecord, Status } from "../src/index.js";
 
 export const runningStatus: Status = {
+  seq: 4,
   state: "running",
   pid: 4242,
   addr: "127.0.0.1:43567",
@@ -23,6 +24,7 @@ export const runningStatus: Status = {
 };
 
 export const startingStatus: Status = {
+  seq: 1,
   state: "starting",
   pid: null,
   addr: null,

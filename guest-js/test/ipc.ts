@@ -6,7 +6,7 @@
  *   it in a map) and is sent as `__CHANNEL__:<id>`; Tauri delivers each payload by calling that
  *   callback with `{ message, index }` (raw payloads arrive as an ArrayBuffer) and closes with
  *   `{ end: true, index }` when Rust drops the channel. `FakeChannel` does exactly that through the
- *   mock's `runCallback`.
+ *   mock's `runCallback` (JSON payloads arrive as the value itself).
  */
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { mockIPC } from "@tauri-apps/api/mocks";
@@ -68,6 +68,11 @@ export class FakeChannel {
   /** One channel payload (raw bytes: the page receives an ArrayBuffer). */
   send(bytes: Uint8Array): void {
     internals().runCallback(this.id, { message: bytes.slice().buffer, index: this.#index++ });
+  }
+
+  /** One JSON channel payload (a `Channel<T>` of a serde type: the page receives the value). */
+  sendJson(message: unknown): void {
+    internals().runCallback(this.id, { message, index: this.#index++ });
   }
 
   /** What Tauri sends when Rust drops the channel. */

@@ -206,8 +206,958 @@ pub mod health_service_client {
         }
     }
 }
+/// Document is one stored document and its metadata.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Document {
+    /// The document's id, unique in its collection; also the "id" key of json.
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    /// The revision: 1 on insert, one more on every later put or update of
+    /// this id. A delete followed by an insert starts again at 1 (the change
+    /// sequence numbers of Watch order them).
+    #[prost(uint64, tag = "2")]
+    pub rev: u64,
+    /// The document, a JSON object whose "id" key is id. Empty in the answer to
+    /// a delete.
+    #[prost(string, tag = "3")]
+    pub json: ::prost::alloc::string::String,
+    /// When the document was first inserted, in microseconds since the Unix
+    /// epoch (UTC).
+    #[prost(int64, tag = "4")]
+    pub created_at_unix_micros: i64,
+    /// When the document was last written, in microseconds since the Unix
+    /// epoch (UTC).
+    #[prost(int64, tag = "5")]
+    pub updated_at_unix_micros: i64,
+}
+/// Space describes one space.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Space {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+/// CreateSpaceRequest names the space to create.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateSpaceRequest {
+    /// The new space's name.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+/// CreateSpaceResponse describes the created space.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateSpaceResponse {
+    /// The created space.
+    #[prost(message, optional, tag = "1")]
+    pub space: ::core::option::Option<Space>,
+}
+/// ListSpacesRequest carries no parameters.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListSpacesRequest {}
+/// ListSpacesResponse lists the spaces.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListSpacesResponse {
+    /// Every space of the data directory, sorted by name.
+    #[prost(message, repeated, tag = "1")]
+    pub spaces: ::prost::alloc::vec::Vec<Space>,
+}
+/// DeleteSpaceRequest names the space to delete.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteSpaceRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+/// DeleteSpaceResponse carries nothing: the space is gone.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteSpaceResponse {}
+/// PutRequest is a document to insert or replace.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PutRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document, a JSON object of at most the store's size limit (1 MiB by
+    /// default). Its "id", when present, must be a non-empty string of at most
+    /// 256 bytes; without one the store generates a random id.
+    #[prost(string, tag = "3")]
+    pub json: ::prost::alloc::string::String,
+    /// The revision the document must have now for the put to be applied:
+    /// unset writes unconditionally (insert or replace); 0 means insert only
+    /// (ALREADY_EXISTS when the id exists); any other value replaces only that
+    /// revision (ABORTED otherwise, also when the document does not exist).
+    #[prost(uint64, optional, tag = "4")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// PutResponse is the document as stored.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PutResponse {
+    /// The stored document, with its id, new revision and times.
+    #[prost(message, optional, tag = "1")]
+    pub document: ::core::option::Option<Document>,
+}
+/// GetRequest names one document.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document's id.
+    #[prost(string, tag = "3")]
+    pub id: ::prost::alloc::string::String,
+}
+/// GetResponse is the document asked for.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetResponse {
+    /// The document.
+    #[prost(message, optional, tag = "1")]
+    pub document: ::core::option::Option<Document>,
+}
+/// DeleteRequest names the document to delete.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document's id.
+    #[prost(string, tag = "3")]
+    pub id: ::prost::alloc::string::String,
+    /// When set, the revision the document must have now (ABORTED otherwise,
+    /// nothing deleted).
+    #[prost(uint64, optional, tag = "4")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// DeleteResponse describes the deletion.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteResponse {
+    /// The deleted document's id, the revision it had and its times; json is
+    /// empty.
+    #[prost(message, optional, tag = "1")]
+    pub document: ::core::option::Option<Document>,
+}
+/// UpdateRequest is a set of modifiers to apply to one document.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document's id.
+    #[prost(string, tag = "3")]
+    pub id: ::prost::alloc::string::String,
+    /// The modifiers, a JSON object such as
+    /// `{"$set":{"title":"x","meta.tags":\["a"\]},"$inc":{"views":1}}`. Operators:
+    /// $set (path: value), $unset (path: anything), $inc (path: number),
+    /// $push (path: value, appended to an array, created when missing),
+    /// $pull (path: value, every equal element removed), $addToSet (path:
+    /// value, appended unless an equal element is there). Paths are dotted;
+    /// "id" cannot be changed.
+    #[prost(string, tag = "4")]
+    pub update: ::prost::alloc::string::String,
+    /// When set, the revision the document must have now (ABORTED otherwise,
+    /// nothing written).
+    #[prost(uint64, optional, tag = "5")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// UpdateResponse is the document after the update.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateResponse {
+    /// The updated document.
+    #[prost(message, optional, tag = "1")]
+    pub document: ::core::option::Option<Document>,
+}
+/// BatchRequest is a list of writes to apply atomically.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BatchRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The operations, applied in order in one transaction; at most 10000.
+    #[prost(message, repeated, tag = "2")]
+    pub ops: ::prost::alloc::vec::Vec<BatchOp>,
+}
+/// BatchOp is one write of a batch: exactly one of its fields is set.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BatchOp {
+    /// A put, as PutRequest without the space.
+    #[prost(message, optional, tag = "1")]
+    pub put: ::core::option::Option<PutOp>,
+    /// An update, as UpdateRequest without the space.
+    #[prost(message, optional, tag = "2")]
+    pub update: ::core::option::Option<UpdateOp>,
+    /// A delete, as DeleteRequest without the space.
+    #[prost(message, optional, tag = "3")]
+    pub delete: ::core::option::Option<DeleteOp>,
+}
+/// PutOp is a put inside a batch; see PutRequest.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PutOp {
+    /// The collection's name.
+    #[prost(string, tag = "1")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document, as PutRequest.json.
+    #[prost(string, tag = "2")]
+    pub json: ::prost::alloc::string::String,
+    /// As PutRequest.expected_rev.
+    #[prost(uint64, optional, tag = "3")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// UpdateOp is an update inside a batch; see UpdateRequest.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateOp {
+    /// The collection's name.
+    #[prost(string, tag = "1")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document's id.
+    #[prost(string, tag = "2")]
+    pub id: ::prost::alloc::string::String,
+    /// The modifiers, as UpdateRequest.update.
+    #[prost(string, tag = "3")]
+    pub update: ::prost::alloc::string::String,
+    /// As UpdateRequest.expected_rev.
+    #[prost(uint64, optional, tag = "4")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// DeleteOp is a delete inside a batch; see DeleteRequest.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteOp {
+    /// The collection's name.
+    #[prost(string, tag = "1")]
+    pub collection: ::prost::alloc::string::String,
+    /// The document's id.
+    #[prost(string, tag = "2")]
+    pub id: ::prost::alloc::string::String,
+    /// As DeleteRequest.expected_rev.
+    #[prost(uint64, optional, tag = "3")]
+    pub expected_rev: ::core::option::Option<u64>,
+}
+/// BatchResponse gives the outcome of every operation.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BatchResponse {
+    /// One document per operation, in order, as Put, Update and Delete answer.
+    #[prost(message, repeated, tag = "1")]
+    pub documents: ::prost::alloc::vec::Vec<Document>,
+}
+/// FindRequest is a query on one collection.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FindRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The filter, a JSON object; empty or `{}` matches every document.
+    /// Operators: $eq $ne $gt $gte $lt $lte $in $nin $exists on a dotted path
+    /// (a segment of digits is an array index), `{"path": value}` for $eq,
+    /// $not on a path (an object of operators) or at the top (a filter), and
+    /// $and $or (non-empty arrays of filters). Values are scalars: strings,
+    /// numbers, booleans, null. A comparison matches values of its own type
+    /// only (numbers with numbers, strings with strings by their UTF-8 bytes;
+    /// true and false are the numbers 1 and 0); `null` with $eq matches null
+    /// and missing fields, $ne and $nin match missing fields too. When the
+    /// value at the path (its last segment) is an array, the comparison
+    /// matches if an element matches. An unknown operator or a malformed
+    /// filter is INVALID_ARGUMENT naming the operator and the path.
+    #[prost(string, tag = "3")]
+    pub filter: ::prost::alloc::string::String,
+    /// The sort order, a JSON object of dotted paths to 1 (ascending) or -1
+    /// (descending), in priority order, e.g. `{"updatedAt":-1,"title":1}`;
+    /// empty sorts by id. Ties are always broken by id, so the order is total.
+    /// Missing and null sort first ascending, then numbers (booleans as 1 and
+    /// 0), then strings.
+    #[prost(string, tag = "4")]
+    pub sort: ::prost::alloc::string::String,
+    /// At most this many documents (0: 100; at most 1000).
+    #[prost(uint32, tag = "5")]
+    pub limit: u32,
+    /// Where to continue: the previous page's next_cursor, with the same
+    /// filter and sort (INVALID_ARGUMENT otherwise). Empty: the first page.
+    #[prost(string, tag = "6")]
+    pub cursor: ::prost::alloc::string::String,
+}
+/// FindResponse is one page of matching documents.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FindResponse {
+    /// The documents, in the sort order.
+    #[prost(message, repeated, tag = "1")]
+    pub documents: ::prost::alloc::vec::Vec<Document>,
+    /// The cursor of the next page; empty when this page is the last. A
+    /// document written between two pages appears at most once: pages follow
+    /// the sort keys, not positions.
+    #[prost(string, tag = "2")]
+    pub next_cursor: ::prost::alloc::string::String,
+}
+/// CountRequest is a filter to count matches of.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CountRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The filter, as FindRequest.filter.
+    #[prost(string, tag = "3")]
+    pub filter: ::prost::alloc::string::String,
+}
+/// CountResponse is the number of matching documents.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CountResponse {
+    /// How many documents match.
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+}
+/// IndexField is one field of an index.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct IndexField {
+    /// The field's dotted path, e.g. "meta.updatedAt".
+    #[prost(string, tag = "1")]
+    pub path: ::prost::alloc::string::String,
+    /// Whether the index orders this field descending.
+    #[prost(bool, tag = "2")]
+    pub descending: bool,
+}
+/// Index describes one index.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Index {
+    /// The collection it indexes.
+    #[prost(string, tag = "1")]
+    pub collection: ::prost::alloc::string::String,
+    /// Its name, unique in the collection.
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    /// Its fields, in order (a compound index has several).
+    #[prost(message, repeated, tag = "3")]
+    pub fields: ::prost::alloc::vec::Vec<IndexField>,
+    /// Whether two documents may not share the same values of all fields
+    /// (documents missing a field do not conflict).
+    #[prost(bool, tag = "4")]
+    pub unique: bool,
+}
+/// EnsureIndexRequest describes the index to create.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EnsureIndexRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The index: collection, name, fields (1 to 8), unique.
+    #[prost(message, optional, tag = "2")]
+    pub index: ::core::option::Option<Index>,
+}
+/// EnsureIndexResponse describes the index.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EnsureIndexResponse {
+    /// The index as it exists.
+    #[prost(message, optional, tag = "1")]
+    pub index: ::core::option::Option<Index>,
+    /// Whether this call created it (false: it existed already).
+    #[prost(bool, tag = "2")]
+    pub created: bool,
+}
+/// DropIndexRequest names the index to drop.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DropIndexRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The index's name.
+    #[prost(string, tag = "3")]
+    pub name: ::prost::alloc::string::String,
+}
+/// DropIndexResponse carries nothing: the index is gone.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DropIndexResponse {}
+/// ListIndexesRequest names the collection whose indexes to list.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListIndexesRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name; empty lists every collection's indexes.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+}
+/// ListIndexesResponse lists indexes.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListIndexesResponse {
+    /// The indexes, sorted by collection and name.
+    #[prost(message, repeated, tag = "1")]
+    pub indexes: ::prost::alloc::vec::Vec<Index>,
+}
+/// ExplainRequest is a query to explain.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExplainRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The filter, as FindRequest.filter.
+    #[prost(string, tag = "3")]
+    pub filter: ::prost::alloc::string::String,
+    /// The sort, as FindRequest.sort.
+    #[prost(string, tag = "4")]
+    pub sort: ::prost::alloc::string::String,
+}
+/// ExplainResponse says how the query runs.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExplainResponse {
+    /// The name of the index the planner chose to find the documents; empty
+    /// when it reads the whole collection (through the built-in id index).
+    #[prost(string, tag = "1")]
+    pub index: ::prost::alloc::string::String,
+    /// The lines of SQLite's EXPLAIN QUERY PLAN, in order (their wording is
+    /// SQLite's and may change between versions).
+    #[prost(string, repeated, tag = "2")]
+    pub plan: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The SQL the query runs, for debugging (its wording may change).
+    #[prost(string, tag = "3")]
+    pub sql: ::prost::alloc::string::String,
+}
+/// WatchRequest is a live query.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WatchRequest {
+    /// The space's name.
+    #[prost(string, tag = "1")]
+    pub space: ::prost::alloc::string::String,
+    /// The collection's name.
+    #[prost(string, tag = "2")]
+    pub collection: ::prost::alloc::string::String,
+    /// The filter, as FindRequest.filter: which documents the initial set
+    /// holds and which changes carry matches = true.
+    #[prost(string, tag = "3")]
+    pub filter: ::prost::alloc::string::String,
+    /// Resume: when set, no initial set is sent, and the stream delivers every
+    /// change after this sequence number (a READY event's or a change's seq).
+    /// OUT_OF_RANGE when it is beyond the space's last change.
+    #[prost(uint64, optional, tag = "4")]
+    pub after_seq: ::core::option::Option<u64>,
+}
+/// WatchResponse is one event of a live query.
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WatchResponse {
+    /// What the event says.
+    #[prost(enumeration = "watch_response::Kind", tag = "1")]
+    #[serde(with = "crate::proto_serde::Enumeration::<crate::proto::watch_response::Kind>")]
+    pub kind: i32,
+    /// The change's sequence number in the space, growing in commit order
+    /// across all collections (gaps are changes of other collections); for
+    /// READY, the last sequence number the initial set reflects.
+    #[prost(uint64, tag = "2")]
+    pub seq: u64,
+    /// The document (after the change for an insert or update).
+    #[prost(message, optional, tag = "3")]
+    pub document: ::core::option::Option<Document>,
+    /// For a change: whether the document matches the filter after it (always
+    /// false for a delete). A live query keeps matching documents and drops
+    /// the others. Changes of documents that neither match now nor matched
+    /// before in this stream are not sent; after a resume, the stream cannot
+    /// know what matched before, so it sends every change with its matches.
+    #[prost(bool, tag = "4")]
+    pub matches: bool,
+}
+/// Nested message and enum types in `WatchResponse`.
+pub mod watch_response {
+    /// Kind is what the event says.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+    #[repr(i32)]
+    pub enum Kind {
+        /// Not sent.
+        Unspecified = 0,
+        /// One document of the initial set (document is set; seq is 0).
+        Initial = 1,
+        /// The initial set is complete (or, when resuming, the stream is
+        /// registered): seq is the sequence number it reflects, the value to
+        /// resume from when nothing else arrives.
+        Ready = 2,
+        /// A document was inserted (document is set).
+        Insert = 3,
+        /// A document was replaced or updated (document is set).
+        Update = 4,
+        /// A document was deleted (document has its id and last rev, no json).
+        Delete = 5,
+    }
+    impl Kind {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "KIND_UNSPECIFIED",
+                Self::Initial => "KIND_INITIAL",
+                Self::Ready => "KIND_READY",
+                Self::Insert => "KIND_INSERT",
+                Self::Update => "KIND_UPDATE",
+                Self::Delete => "KIND_DELETE",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "KIND_UNSPECIFIED" => Some(Self::Unspecified),
+                "KIND_INITIAL" => Some(Self::Initial),
+                "KIND_READY" => Some(Self::Ready),
+                "KIND_INSERT" => Some(Self::Insert),
+                "KIND_UPDATE" => Some(Self::Update),
+                "KIND_DELETE" => Some(Self::Delete),
+                _ => None,
+            }
+        }
+    }
+}
+/// Generated client implementations.
+pub mod store_service_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value
+    )]
+    use tonic::codegen::http::Uri;
+    use tonic::codegen::*;
+    /// StoreService is a local-first document store. A space is one SQLite
+    /// database file under the backend's data directory (`dataDir`, see
+    /// go-backend/README.md), the unit a later phase syncs; a space holds
+    /// collections of documents, JSON objects with a string "id".
+    ///
+    /// Names: a space, collection or index name is 1 to 64 characters of
+    /// \[A-Za-z0-9\_-\], starting with a letter or "\_" (INVALID_ARGUMENT otherwise).
+    /// Collections need no creation: the first write creates one.
+    ///
+    /// Errors: INVALID_ARGUMENT for a malformed request (the message names the
+    /// field, operator and path), NOT_FOUND for an unknown space or document,
+    /// ALREADY_EXISTS for a duplicate id on insert or a unique index violation,
+    /// ABORTED when expected_rev does not match (nothing is written),
+    /// RESOURCE_EXHAUSTED for a full disk (the database stays intact),
+    /// DATA_LOSS or FAILED_PRECONDITION naming the file for a corrupt or foreign
+    /// database file (other spaces keep working), FAILED_PRECONDITION when the
+    /// backend has no data directory configured.
+    ///
+    /// Every call must carry `authorization: Bearer <token>` metadata, as for
+    /// HealthService.
+    #[derive(Debug, Clone)]
+    pub struct StoreServiceClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl<T> StoreServiceClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> StoreServiceClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<http::Request<tonic::body::Body>>>::Error:
+                Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            StoreServiceClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        /// CreateSpace creates an empty space. ALREADY_EXISTS if it exists.
+        pub async fn create_space(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CreateSpaceRequest>,
+        ) -> std::result::Result<tonic::Response<super::CreateSpaceResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/CreateSpace");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "CreateSpace"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// ListSpaces lists the spaces in the data directory, by name.
+        pub async fn list_spaces(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListSpacesRequest>,
+        ) -> std::result::Result<tonic::Response<super::ListSpacesResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/ListSpaces");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "ListSpaces"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// DeleteSpace deletes a space and its database file. Open watches of it
+        /// end with NOT_FOUND. NOT_FOUND if it does not exist.
+        pub async fn delete_space(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DeleteSpaceRequest>,
+        ) -> std::result::Result<tonic::Response<super::DeleteSpaceResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/DeleteSpace");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "DeleteSpace"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Put inserts a document or replaces the whole of an existing one.
+        pub async fn put(
+            &mut self,
+            request: impl tonic::IntoRequest<super::PutRequest>,
+        ) -> std::result::Result<tonic::Response<super::PutResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Put");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Put"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Get returns one document by id. NOT_FOUND if there is none.
+        pub async fn get(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetRequest>,
+        ) -> std::result::Result<tonic::Response<super::GetResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Get");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Get"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Delete deletes one document by id. NOT_FOUND if there is none.
+        pub async fn delete(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DeleteRequest>,
+        ) -> std::result::Result<tonic::Response<super::DeleteResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Delete");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Delete"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Update applies modifiers ($set $unset $inc $push $pull $addToSet) to one
+        /// existing document. NOT_FOUND if there is none.
+        pub async fn update(
+            &mut self,
+            request: impl tonic::IntoRequest<super::UpdateRequest>,
+        ) -> std::result::Result<tonic::Response<super::UpdateResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Update");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Update"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Batch applies a list of puts, updates and deletes in one transaction:
+        /// all of them or, when one fails, none (the error names the operation's
+        /// index).
+        pub async fn batch(
+            &mut self,
+            request: impl tonic::IntoRequest<super::BatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::BatchResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Batch");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Batch"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Find returns the documents of a collection that match a filter, in a
+        /// sort order, a page at a time.
+        pub async fn find(
+            &mut self,
+            request: impl tonic::IntoRequest<super::FindRequest>,
+        ) -> std::result::Result<tonic::Response<super::FindResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Find");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Find"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Count counts the documents of a collection that match a filter.
+        pub async fn count(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CountRequest>,
+        ) -> std::result::Result<tonic::Response<super::CountResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Count");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Count"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// EnsureIndex creates an index on one or more fields of a collection's
+        /// documents, or does nothing when an identical index of that name exists.
+        /// ALREADY_EXISTS when an index of that name exists with other fields, or
+        /// when a unique index cannot be built because of duplicate values. An
+        /// indexed field holds a scalar in every document: FAILED_PRECONDITION
+        /// when a document holds an array or object there, and later writes that
+        /// would put one there are INVALID_ARGUMENT (array indexes: not yet).
+        pub async fn ensure_index(
+            &mut self,
+            request: impl tonic::IntoRequest<super::EnsureIndexRequest>,
+        ) -> std::result::Result<tonic::Response<super::EnsureIndexResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/EnsureIndex");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "EnsureIndex"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// DropIndex drops an index. NOT_FOUND if there is none of that name.
+        pub async fn drop_index(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DropIndexRequest>,
+        ) -> std::result::Result<tonic::Response<super::DropIndexResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/DropIndex");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "DropIndex"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// ListIndexes lists a collection's indexes (every collection's when the
+        /// request names none), by collection and name.
+        pub async fn list_indexes(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListIndexesRequest>,
+        ) -> std::result::Result<tonic::Response<super::ListIndexesResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/ListIndexes");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "ListIndexes"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Explain says how Find or Count would run a filter and sort: which index
+        /// SQLite's query planner chose, and its whole plan.
+        pub async fn explain(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ExplainRequest>,
+        ) -> std::result::Result<tonic::Response<super::ExplainResponse>, tonic::Status> {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Explain");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Explain"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Watch is a live query on a collection: the matching documents first
+        /// (unless resuming), then every change in commit order, each with its
+        /// sequence number, until the caller cancels. Resuming with after_seq
+        /// delivers every change after it exactly once.
+        pub async fn watch(
+            &mut self,
+            request: impl tonic::IntoRequest<super::WatchRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::WatchResponse>>,
+            tonic::Status,
+        > {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/anysync.v1.StoreService/Watch");
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("anysync.v1.StoreService", "Watch"));
+            self.inner.server_streaming(req, path, codec).await
+        }
+    }
+}
 // Added by anysync-codegen: enum value names for serde (src/proto_serde.rs).
 impl crate::proto_serde::ProtoEnum for crate::proto::health_check_response::ServingStatus {
+    fn name(&self) -> &'static str {
+        self.as_str_name()
+    }
+    fn from_name(name: &str) -> ::core::option::Option<Self> {
+        Self::from_str_name(name)
+    }
+}
+impl crate::proto_serde::ProtoEnum for crate::proto::watch_response::Kind {
     fn name(&self) -> &'static str {
         self.as_str_name()
     }

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
@@ -15,6 +16,18 @@ pub const LOG_TARGET: &str = "anysync::backend";
 
 /// Longest stderr line kept whole; longer lines are cut so one runaway line cannot eat memory.
 pub(crate) const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// The most the ring keeps, in bytes of the lines it holds (plus a fixed cost per record), whatever
+/// `logBuffer` allows in records: 100 000 records of 64 KiB would otherwise be 6 GiB.
+pub(crate) const MAX_RING_BYTES: usize = 4 * 1024 * 1024;
+/// What a record costs beyond its text (its struct, sequence number, level).
+const RECORD_OVERHEAD: usize = 64;
+
+/// Records the front end may receive at once, after a quiet spell.
+pub(crate) const EMIT_BURST: u32 = 500;
+/// Records per second the front end receives in a flood; the rest are dropped from the event
+/// stream (not from the ring or the `log` facade) and counted in one record when emission resumes.
+pub(crate) const EMIT_PER_SECOND: u32 = 200;
 
 /// Parses one stderr line. JSON objects from `log/slog` become structured records; anything else is
 /// kept verbatim as the message, never dropped.
@@ -112,39 +125,118 @@ pub(crate) async fn read_bounded_line<R: AsyncBufRead + Unpin>(
 
 /// The plugin's memory of recent backend logs, shared by every sidecar incarnation.
 pub(crate) struct LogBook {
-    ring: Mutex<VecDeque<LogRecord>>,
+    ring: Mutex<Ring>,
     capacity: usize,
     next_seq: AtomicU64,
     sink: Arc<dyn EventSink>,
+    emission: Mutex<Emission>,
+}
+
+/// The retained records with what each costs, bounded by count and by [`MAX_RING_BYTES`].
+#[derive(Default)]
+struct Ring {
+    records: VecDeque<(LogRecord, usize)>,
+    bytes: usize,
+}
+
+/// A token bucket over the records sent to the sink (the front end).
+struct Emission {
+    tokens: f64,
+    last: Instant,
+    dropped: u64,
+}
+
+impl Emission {
+    /// Whether one more record may go out now; counts it as dropped if not.
+    fn admit(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens =
+            (self.tokens + elapsed * f64::from(EMIT_PER_SECOND)).min(f64::from(EMIT_BURST));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
 }
 
 impl LogBook {
     pub(crate) fn new(capacity: usize, sink: Arc<dyn EventSink>) -> Self {
         Self {
-            ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            ring: Mutex::new(Ring {
+                records: VecDeque::with_capacity(capacity.min(1024)),
+                bytes: 0,
+            }),
             capacity,
             next_seq: AtomicU64::new(1),
             sink,
+            emission: Mutex::new(Emission {
+                tokens: f64::from(EMIT_BURST),
+                last: Instant::now(),
+                dropped: 0,
+            }),
         }
     }
 
     /// Records one stderr line of the sidecar `pid`: to `log`, the ring and the front end.
     pub(crate) fn record_line(&self, line: &str, pid: Option<u32>) {
         let record = parse_log_line(line, self.next_seq.fetch_add(1, Ordering::Relaxed), pid);
-        self.record(record);
+        self.record_costing(record, line.len());
     }
 
     /// Records a line the plugin itself writes about the backend (e.g. stray stdout output).
     pub(crate) fn record(&self, record: LogRecord) {
+        let text = record.message.len();
+        self.record_costing(record, text);
+    }
+
+    /// Records `record`, whose text is `text` bytes long.
+    fn record_costing(&self, record: LogRecord, text: usize) {
         contained(|| forward_to_log(&record));
+        let cost = text + RECORD_OVERHEAD;
         {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            if ring.len() == self.capacity {
-                ring.pop_front();
+            while !ring.records.is_empty()
+                && (ring.records.len() >= self.capacity || ring.bytes + cost > MAX_RING_BYTES)
+            {
+                if let Some((_, freed)) = ring.records.pop_front() {
+                    ring.bytes -= freed;
+                }
             }
-            ring.push_back(record.clone());
+            ring.bytes += cost;
+            ring.records.push_back((record.clone(), cost));
+        }
+        let dropped = {
+            let mut emission = self.emission.lock().unwrap_or_else(PoisonError::into_inner);
+            if !emission.admit(Instant::now()) {
+                return;
+            }
+            std::mem::take(&mut emission.dropped)
+        };
+        if dropped > 0 {
+            let notice = self.dropped_notice(dropped);
+            contained(|| self.sink.log(&notice));
         }
         contained(|| self.sink.log(&record));
+    }
+
+    /// The record that tells the front end how many it did not get.
+    fn dropped_notice(&self, dropped: u64) -> LogRecord {
+        let mut fields = serde_json::Map::new();
+        fields.insert("dropped".into(), dropped.into());
+        LogRecord {
+            seq: self.next_seq(),
+            time: None,
+            level: LogLevel::Warn,
+            message: format!(
+                "{dropped} backend log record(s) were not sent to the front end (more than {EMIT_PER_SECOND} per second); logs() has the most recent ones"
+            ),
+            fields,
+            pid: None,
+        }
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
@@ -156,8 +248,9 @@ impl LogBook {
         self.ring
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .records
             .iter()
-            .cloned()
+            .map(|(record, _)| record.clone())
             .collect()
     }
 
@@ -165,7 +258,9 @@ impl LogBook {
     pub(crate) fn tail_of(&self, pid: u32, n: usize) -> Vec<String> {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
         let mut tail: Vec<String> = ring
+            .records
             .iter()
+            .map(|(record, _)| record)
             .rev()
             .filter(|r| r.pid == Some(pid))
             .take(n)
@@ -298,5 +393,69 @@ mod tests {
         );
         assert_eq!(recent.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
         assert_eq!(book.tail_of(9, 2), ["line 3", "line 4"]);
+    }
+
+    #[test]
+    fn ring_is_bounded_in_bytes_too() {
+        let book = LogBook::new(100_000, Arc::new(()));
+        let line = "x".repeat(MAX_LOG_LINE);
+        for _ in 0..200 {
+            book.record_line(&line, Some(1));
+        }
+        let kept = book.recent();
+        let bytes: usize = kept.iter().map(|r| r.message.len()).sum();
+        assert!(bytes <= MAX_RING_BYTES, "{bytes} bytes kept");
+        assert!(kept.len() >= 60, "as many as fit are kept: {}", kept.len());
+        // Small records are still kept by count.
+        book.record_line("small", Some(1));
+        assert_eq!(
+            book.recent().last().map(|r| r.message.as_str()),
+            Some("small")
+        );
+    }
+
+    #[derive(Default)]
+    struct Counting(Mutex<Vec<LogRecord>>);
+
+    impl EventSink for Counting {
+        fn log(&self, record: &LogRecord) {
+            self.0.lock().expect("lock").push(record.clone());
+        }
+    }
+
+    #[test]
+    fn a_flood_reaches_the_front_end_rate_limited_with_a_count() {
+        let sink = Arc::new(Counting::default());
+        let book = LogBook::new(100_000, sink.clone());
+        let started = std::time::Instant::now();
+        for i in 0..10_000 {
+            book.record_line(&format!("flood {i}"), Some(1));
+        }
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(book.recent().len(), 10_000, "the ring keeps them all");
+        // Once the bucket refills, the next record is preceded by how many were dropped.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        book.record_line("after", Some(1));
+        let records = sink.0.lock().expect("lock");
+        let is_notice = |r: &&LogRecord| r.fields.contains_key("dropped") && r.pid.is_none();
+        let forwarded = records.iter().filter(|r| !is_notice(r)).count();
+        let dropped: u64 = records
+            .iter()
+            .filter(is_notice)
+            .map(|r| r.fields["dropped"].as_u64().expect("count"))
+            .sum();
+        let allowed = f64::from(EMIT_BURST) + (took + 0.05) * f64::from(EMIT_PER_SECOND) + 2.0;
+        assert!(
+            (forwarded as f64) <= allowed,
+            "{forwarded} of 10001 records forwarded, at most {allowed} allowed"
+        );
+        assert!(dropped > 0);
+        assert_eq!(
+            forwarded as u64 + dropped,
+            10_001,
+            "every record is either forwarded or counted"
+        );
+        assert_eq!(records[records.len() - 1].message, "after");
+        assert!(is_notice(&&records[records.len() - 2]));
     }
 }

@@ -3,7 +3,9 @@
 //! Three guards, because no single one covers every way an app dies:
 //! - the stdin lifeline (the sidecar exits on EOF) works on every OS and even after `kill -9` of the
 //!   app, because the kernel closes the pipe;
-//! - on Linux, `PR_SET_PDEATHSIG` kills the sidecar when its parent dies, even if it ignores stdin;
+//! - on Linux, `PR_SET_PDEATHSIG` sends the sidecar SIGTERM when its parent dies, so it stops
+//!   gracefully (within its shutdown grace) even if it does not watch stdin; SIGTERM, not SIGKILL,
+//!   so that an app dying without its exit hook does not hard-kill a backend mid-write;
 //! - on Windows, a job object with kill-on-close kills it when the app's last handle goes away.
 //!
 //! `kill_on_drop` covers the in-process case of a dropped handle.
@@ -130,13 +132,16 @@ mod linux {
         Ok(SENDER.get_or_init(|| sender))
     }
 
+    /// What the sidecar gets when the app dies: a request to stop gracefully.
+    const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGTERM;
+
     pub(super) async fn spawn_from_lifeline_thread(mut command: Command) -> io::Result<Child> {
         // SAFETY: getpid is async-signal-safe and has no preconditions.
         let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions.
         unsafe {
             command.as_std_mut().pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl: then nobody would send the signal.

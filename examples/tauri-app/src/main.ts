@@ -14,7 +14,6 @@ import {
   onStatus,
   ping,
   restart,
-  status,
   type LogRecord,
   type Status,
 } from "tauri-plugin-anysync-api";
@@ -37,10 +36,11 @@ declare global {
       counter: AnysyncClient<typeof CounterService>;
       health: AnysyncClient<typeof HealthService>;
       Channel: typeof Channel;
+      onStatus: typeof onStatus;
     };
   }
 }
-window.anysyncExample = { counter, health: createAnysyncClient(HealthService), Channel };
+window.anysyncExample = { counter, health: createAnysyncClient(HealthService), Channel, onStatus };
 
 /** Most state-history entries and log records kept on the page. */
 const MAX_HISTORY = 50;
@@ -348,12 +348,10 @@ ui.tickerStop.addEventListener("click", () => {
 // ---------------------------------------------------------------- start-up
 
 async function start(): Promise<void> {
-  // Subscribe first, then read the current values, so nothing falls in between.
+  // onStatus hands over the current status first, then every change (stale ones dropped by seq).
   await onStatus(renderStatus);
+  // Subscribe first, then read the retained records, so none falls in between.
   await onLog(addLog);
-  const initial = await status();
-  // An event that arrived meanwhile is at least as fresh as this answer.
-  if (current === undefined) renderStatus(initial);
   try {
     for (const record of await logs()) addLog(record);
   } catch (error) {

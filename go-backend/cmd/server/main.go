@@ -1,11 +1,34 @@
-// Command server is the anysync backend sidecar with the built-in services
-// only (anysync.v1.HealthService and grpc.health.v1.Health). The Tauri
-// plugin spawns it, writes the bootstrap line on its stdin, and reads the
-// handshake line from its stdout; see package backend and
+// Command server is the anysync backend sidecar: the built-in services
+// (anysync.v1.HealthService and grpc.health.v1.Health) and the document
+// store (anysync.v1.StoreService, spaces under the dataDir option). The
+// Tauri plugin spawns it, writes the bootstrap line on its stdin, and reads
+// the handshake line from its stdout; see package backend and
 // go-backend/README.md. An app with services of its own builds its own
 // binary the same way, with its services as Main's arguments.
 package main
 
-import "github.com/anysync/tauri-plugin-anysync/go-backend/backend"
+import (
+	"os"
 
-func main() { backend.Main() }
+	anysyncv1 "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/backend"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/config"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/store"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/storeservice"
+)
+
+func main() {
+	backend.Main(backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.New(dataDir(), store.Options{})))
+}
+
+// dataDir is the effective dataDir setting. backend.Main loads the same
+// configuration again and reports any error in it; here an invalid one
+// just leaves the store without a directory.
+// TODO: let package backend hand services the effective configuration.
+func dataDir() string {
+	inv, err := config.Load(config.Sources{Args: os.Args[1:], LookupEnv: os.LookupEnv, ReadFile: backend.ReadConfigFile})
+	if err != nil {
+		return ""
+	}
+	return inv.Config.DataDir
+}

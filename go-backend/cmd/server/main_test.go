@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -447,16 +448,35 @@ func TestGarbageConnections(t *testing.T) {
 		t.Fatalf("garbage connection was not closed by the server: %v", err)
 	}
 
-	// A peer that connects and stays silent does not block anyone.
+	// A peer that connects and stays silent does not block anyone...
 	silent, err := net.DialTimeout("tcp", s.hs.Addr, deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer silent.Close()
+	opened := time.Now()
 
 	c := pb.NewHealthServiceClient(s.conn())
 	if p, err := c.Ping(s.ctx(s.bearer()), &pb.PingRequest{Message: "after garbage"}); err != nil || p.GetMessage() != "after garbage" {
 		t.Fatalf("Ping after garbage = %v, %v", p, err)
+	}
+
+	// ...and is dropped once the HTTP/2 handshake deadline (5 s) passes.
+	_ = silent.SetReadDeadline(opened.Add(deadline))
+	buf := make([]byte, 1024)
+	for {
+		_, err := silent.Read(buf) // the server's SETTINGS frame comes first
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the silent connection is still open %v later", time.Since(opened))
+		}
+		break // EOF or reset: dropped
+	}
+	if d := time.Since(opened); d < 4*time.Second || d > 10*time.Second {
+		t.Fatalf("the silent connection was dropped after %v, want the 5s handshake deadline", d)
 	}
 }
 
@@ -544,6 +564,9 @@ func TestBadBootstrap(t *testing.T) {
 		{"EOF", nil, str(""), true, []string{"bootstrap line missing", "closed before anything"}},
 		{"EOF mid-line", nil, str(`{"protocolVersion":1`), true, []string{"bootstrap line missing", "without a newline"}},
 		{"nothing in time", []string{"--bootstrap-timeout", "200ms"}, str(""), false, []string{"bootstrap timed out", "bootstrapTimeout (200ms"}},
+		{"duplicate token", nil, str(fmt.Sprintf(`{"protocolVersion":1,"token":%q,"token":%q}`+"\n", tok, newToken())), false, []string{"bootstrap line malformed", `duplicate key "token"`}},
+		{"token too long", nil, str(fmt.Sprintf(`{"protocolVersion":1,"token":%q}`+"\n", strings.Repeat(tok, 12))), false, []string{"bad token", "at most 512"}},
+		{"token under a bad key", nil, str(fmt.Sprintf(`{"protocolVersion":1,%q:%q}`+"\n", tok, tok)), false, []string{`unknown key "[redacted]"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -551,6 +574,9 @@ func TestBadBootstrap(t *testing.T) {
 			last := s.expectFailure(1, tt.contains)
 			if last["level"] != "ERROR" {
 				t.Errorf("last record = %v", last)
+			}
+			if strings.Contains(s.stderr.String(), tok[:16]) {
+				t.Errorf("the log copies the token: %s", s.stderr)
 			}
 		})
 	}
@@ -576,14 +602,24 @@ func TestBadConfig(t *testing.T) {
 		{"file unknown key", []string{"--config", badFile}, nil, []string{`unknown key "listenAdr"`, badFile}},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, []string{"none.json", "no such file"}},
 		{"unknown flag", []string{"--port", "1"}, nil, []string{"flag provided but not defined: -port"}},
+		// Values that could be the token are never copied into errors.
+		{"token-like env value", nil, []string{"ANYSYNC_LOG_LEVEL=" + lookalike}, []string{"logLevel", "[redacted]"}},
+		{"token-like flag", []string{"--" + lookalike}, nil, []string{"flag provided but not defined: [redacted]"}},
+		{"token-like argument", []string{"--log-level", "info", "Bearer " + lookalike}, nil, []string{`unexpected argument "Bearer [redacted]"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := spawn(t, options{args: tt.args, env: tt.env})
 			s.expectFailure(2, tt.contains)
+			if strings.Contains(s.stderr.String(), lookalike[:16]) {
+				t.Errorf("the log copies the token-like value: %s", s.stderr)
+			}
 		})
 	}
 }
+
+// lookalike has the shape of a token: 43 base64url characters.
+const lookalike = "mF0Vq3nE4r7b1xX9kQ2pZcLw8TfYhG5sJdA6uRvN0eI"
 
 func TestVersionFlag(t *testing.T) {
 	t.Parallel()

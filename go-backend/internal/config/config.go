@@ -19,9 +19,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/redact"
 )
 
 // ErrInvalid is wrapped by every error that Load and Validate return for a
@@ -57,6 +60,9 @@ type Config struct {
 	BootstrapTimeout time.Duration
 	// AllowNonLoopback permits a ListenAddr outside 127.0.0.0/8 and ::1.
 	AllowNonLoopback bool
+	// DataDir is the directory the document store keeps its spaces in
+	// (<DataDir>/spaces/<name>.sqlite); "" (the default) disables the store.
+	DataDir string
 }
 
 // Default returns the embedded defaults.
@@ -81,6 +87,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("shutdownGrace", c.ShutdownGrace.String()),
 		slog.String("bootstrapTimeout", c.BootstrapTimeout.String()),
 		slog.Bool("allowNonLoopback", c.AllowNonLoopback),
+		slog.String("dataDir", c.DataDir),
 	)
 }
 
@@ -240,6 +247,33 @@ var keys = []*key{
 		get:   func(c Config) string { return strconv.FormatBool(c.AllowNonLoopback) },
 		check: func(Config) error { return nil },
 	},
+	{
+		file: "dataDir", env: "ANYSYNC_DATA_DIR", flag: "data-dir",
+		allowed: `an absolute directory path (created when missing), or "" to disable the document store`,
+		usage:   "`directory` of the document store's spaces (<dir>/spaces/<name>.sqlite); empty disables the store",
+		set: func(c *Config, s string) error {
+			c.DataDir = s
+			return checkDataDir(s)
+		},
+		get:   func(c Config) string { return c.DataDir },
+		check: func(c Config) error { return checkDataDir(c.DataDir) },
+	},
+}
+
+// checkDataDir accepts "" (no store) or an absolute, clean-enough path: a
+// relative one would depend on the working directory the plugin happens to
+// start the sidecar in.
+func checkDataDir(s string) error {
+	if s == "" {
+		return nil
+	}
+	if !filepath.IsAbs(s) {
+		return errors.New("not an absolute path")
+	}
+	if strings.ContainsRune(s, 0) {
+		return errors.New("contains a NUL byte")
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -341,7 +375,9 @@ type Error struct {
 	// Source says where the bad value came from, e.g. "environment" or
 	// "config file /etc/anysync.json"; empty when unknown.
 	Source string
-	// Value is the rejected value as text.
+	// Value is the rejected value as text. It may be anything the user
+	// gave, even the token by mistake: Error shows it only redacted (see
+	// package redact), and so must any other use.
 	Value string
 	// Reason says what is wrong with Value.
 	Reason string
@@ -352,10 +388,12 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "invalid %s (%s, %s)", e.Key, e.Env, e.Flag)
+	// Source (a file name) and Value come from the user: they are shown
+	// redacted, so that no error copies what could be the token.
 	if e.Source != "" {
-		fmt.Fprintf(&b, " from %s", e.Source)
+		fmt.Fprintf(&b, " from %s", redact.Text(e.Source))
 	}
-	fmt.Fprintf(&b, ": %q: %s; allowed: %s", e.Value, e.Reason, e.Allowed)
+	fmt.Fprintf(&b, ": %s: %s; allowed: %s", redact.Quote(e.Value), e.Reason, e.Allowed)
 	return b.String()
 }
 

@@ -88,14 +88,14 @@ func TestPrecedence(t *testing.T) {
 		check func(Config) bool
 	}{
 		{"file over defaults", []string{"--config", "/c.json"}, nil, func(c Config) bool {
-			return c == Config{"127.0.0.2:1001", slog.LevelWarn, 2048, time.Second, time.Second, true}
+			return c == Config{"127.0.0.2:1001", slog.LevelWarn, 2048, time.Second, time.Second, true, ""}
 		}},
 		{"env over file", []string{"--config", "/c.json"}, environ, func(c Config) bool {
-			return c == Config{"127.0.0.3:1002", slog.LevelError, 4096, 2 * time.Second, 2 * time.Second, true}
+			return c == Config{"127.0.0.3:1002", slog.LevelError, 4096, 2 * time.Second, 2 * time.Second, true, ""}
 		}},
 		{"flags over env", flags, environ, func(c Config) bool {
 			// bootstrapTimeout has no flag here: env still wins over file.
-			return c == Config{"[::1]:1003", slog.LevelDebug, 8192, 3 * time.Second, 2 * time.Second, false}
+			return c == Config{"[::1]:1003", slog.LevelDebug, 8192, 3 * time.Second, 2 * time.Second, false, ""}
 		}},
 		{"env over defaults", nil, env{"ANYSYNC_ALLOW_NON_LOOPBACK": "1", "ANYSYNC_LISTEN_ADDR": "0.0.0.0:0"}, func(c Config) bool {
 			return c.AllowNonLoopback && c.ListenAddr == "0.0.0.0:0" && c.LogLevel == slog.LevelInfo
@@ -209,7 +209,7 @@ func TestFileErrors(t *testing.T) {
 		name, file, contains string
 	}{
 		{"unknown key", `{"listenAddress":"127.0.0.1:0"}`, `unknown key "listenAddress"`},
-		{"wrong case", `{"LogLevel":"info"}`, `unknown key "LogLevel" (allowed keys, case-sensitive: allowNonLoopback, bootstrapTimeout, listenAddr, logLevel, maxMessageBytes, shutdownGrace)`},
+		{"wrong case", `{"LogLevel":"info"}`, `unknown key "LogLevel" (allowed keys, case-sensitive: allowNonLoopback, bootstrapTimeout, dataDir, listenAddr, logLevel, maxMessageBytes, shutdownGrace)`},
 		{"not json", `listenAddr = "x"`, "not a JSON object"},
 		{"array", `[]`, "not a JSON object"},
 		{"null value", `{"logLevel":null}`, "must not be null"},

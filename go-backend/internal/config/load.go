@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/redact"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/strictjson"
 )
 
@@ -26,6 +29,9 @@ type Sources struct {
 	ReadFile func(name string) ([]byte, error)
 	// Usage receives the help text for -h/--help. Nil discards it.
 	Usage io.Writer
+	// Environ lists the environment as "KEY=value" (os.Environ), to find
+	// ANYSYNC_* variables that are not settings. Nil means none.
+	Environ func() []string
 }
 
 // Invocation is what the command line asked for.
@@ -37,6 +43,9 @@ type Invocation struct {
 	// PrintVersion is true when --version was given: print the version and
 	// exit without reading stdin or listening.
 	PrintVersion bool
+	// UnknownEnv names the ANYSYNC_* environment variables that are not
+	// settings (sorted): ignored, and worth a warning (a typo?).
+	UnknownEnv []string
 }
 
 // fileConfig mirrors the config file. Pointers tell "absent" from "zero".
@@ -47,6 +56,7 @@ type fileConfig struct {
 	ShutdownGrace    *string `json:"shutdownGrace"`
 	BootstrapTimeout *string `json:"bootstrapTimeout"`
 	AllowNonLoopback *bool   `json:"allowNonLoopback"`
+	DataDir          *string `json:"dataDir"`
 }
 
 // values renders the keys present in the file as text, keyed by file key.
@@ -70,6 +80,9 @@ func (f *fileConfig) values() map[string]string {
 	if f.AllowNonLoopback != nil {
 		v["allowNonLoopback"] = strconv.FormatBool(*f.AllowNonLoopback)
 	}
+	if f.DataDir != nil {
+		v["dataDir"] = *f.DataDir
+	}
 	return v
 }
 
@@ -78,17 +91,17 @@ func (f *fileConfig) values() map[string]string {
 // error wraps ErrInvalid.
 func ParseFile(base Config, name string, data []byte) (Config, error) {
 	if len(data) > MaxFileBytes {
-		return base, fmt.Errorf("%w: config file %s is %d bytes; the limit is %d", ErrInvalid, name, len(data), MaxFileBytes)
+		return base, fmt.Errorf("%w: config file %s is %d bytes; the limit is %d", ErrInvalid, redact.Text(name), len(data), MaxFileBytes)
 	}
 	var f fileConfig
 	if err := strictjson.Unmarshal(data, &f); err != nil {
 		var ke *strictjson.KeyError
-		if errors.As(err, &ke) && !errors.Is(err, strictjson.ErrUnknownKey) {
+		if errors.As(err, &ke) && !errors.Is(err, strictjson.ErrUnknownKey) && !errors.Is(err, strictjson.ErrDuplicateKey) {
 			if k := lookup(ke.Key); k != nil {
 				return base, k.errorf("config file "+name, string(ke.Raw), "%v", ke.Err)
 			}
 		}
-		return base, fmt.Errorf("%w: config file %s: %w", ErrInvalid, name, err)
+		return base, fmt.Errorf("%w: config file %s: %w", ErrInvalid, redact.Text(name), err)
 	}
 	c := base
 	vals := f.values()
@@ -143,10 +156,11 @@ func Load(src Sources) (*Invocation, error) {
 			writeUsage(usage, fs)
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w (run with --help for the list of flags)", ErrInvalid, err)
+		// The flag package quotes the argument: shown redacted.
+		return nil, fmt.Errorf("%w: %w (run with --help for the list of flags)", ErrInvalid, redact.Error(err))
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q: the backend takes flags only (run with --help)", ErrInvalid, fs.Arg(0))
+		return nil, fmt.Errorf("%w: unexpected argument %s: the backend takes flags only (run with --help)", ErrInvalid, redact.Quote(fs.Arg(0)))
 	}
 	if inv.PrintVersion {
 		inv.Config = Default()
@@ -161,11 +175,11 @@ func Load(src Sources) (*Invocation, error) {
 
 	if inv.ConfigFile != "" {
 		if src.ReadFile == nil {
-			return nil, fmt.Errorf("%w: cannot read config file %s", ErrInvalid, inv.ConfigFile)
+			return nil, fmt.Errorf("%w: cannot read config file %s", ErrInvalid, redact.Text(inv.ConfigFile))
 		}
 		data, err := src.ReadFile(inv.ConfigFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading config file (--config): %w", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: reading config file (--config): %w", ErrInvalid, redact.Error(err))
 		}
 		fc, err := ParseFile(c, inv.ConfigFile, data)
 		if err != nil {
@@ -192,6 +206,8 @@ func Load(src Sources) (*Invocation, error) {
 		}
 	}
 
+	inv.UnknownEnv = unknownEnv(src.Environ)
+
 	for _, k := range keys {
 		s, ok := flagVals[k]
 		if !ok {
@@ -208,6 +224,33 @@ func Load(src Sources) (*Invocation, error) {
 	}
 	inv.Config = c
 	return inv, nil
+}
+
+// EnvPrefix starts the name of every environment variable of a setting.
+const EnvPrefix = "ANYSYNC_"
+
+// unknownEnv returns the sorted names of the ANYSYNC_* variables in
+// environ() that are not settings.
+func unknownEnv(environ func() []string) []string {
+	if environ == nil {
+		return nil
+	}
+	var unknown []string
+	for _, kv := range environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(unknown, name) {
+			continue
+		}
+		known := false
+		for _, k := range keys {
+			known = known || k.env == name
+		}
+		if !known {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
 }
 
 func writeUsage(w io.Writer, fs *flag.FlagSet) {

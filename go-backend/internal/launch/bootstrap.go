@@ -33,6 +33,10 @@ const MaxBootstrapBytes = 4096
 // bytes as unpadded base64url: 43 characters.
 const MinTokenLen = 32
 
+// MaxTokenLen is the longest token accepted: a longer one is a mistake, and
+// every call would carry it.
+const MaxTokenLen = 512
+
 // Sentinel errors of the bootstrap. Every error ParseBootstrap,
 // ReadBootstrap and Receive return wraps one of them, except a failure to
 // read stdin at all, which wraps the read error instead.
@@ -45,8 +49,8 @@ var (
 	ErrMalformed = errors.New("bootstrap line malformed")
 	// ErrProtocolVersion: the parent speaks another protocol version.
 	ErrProtocolVersion = errors.New("unsupported protocol version")
-	// ErrBadToken: the token is too short or has characters outside the
-	// base64url alphabet.
+	// ErrBadToken: the token is too short or too long, or has characters
+	// outside the base64url alphabet.
 	ErrBadToken = errors.New("bad token")
 	// ErrTimeout: nothing complete arrived before the deadline.
 	ErrTimeout = errors.New("bootstrap timed out")
@@ -108,6 +112,10 @@ func ParseBootstrap(line []byte) (Bootstrap, error) {
 	if len(b.Token) < MinTokenLen {
 		return Bootstrap{}, fmt.Errorf("%w: the token has %d characters, at least %d are required (expected base64url of 32 random bytes, 43 characters)",
 			ErrBadToken, len(b.Token), MinTokenLen)
+	}
+	if len(b.Token) > MaxTokenLen {
+		return Bootstrap{}, fmt.Errorf("%w: the token has %d characters, at most %d are allowed (expected base64url of 32 random bytes, 43 characters)",
+			ErrBadToken, len(b.Token), MaxTokenLen)
 	}
 	if i := strings.IndexFunc(b.Token, func(r rune) bool { return !isBase64URL(r) }); i >= 0 {
 		return Bootstrap{}, fmt.Errorf("%w: the token has a character outside the base64url alphabet (A-Z a-z 0-9 - _) at offset %d", ErrBadToken, i)

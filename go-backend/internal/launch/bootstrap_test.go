@@ -37,12 +37,13 @@ func TestParseBootstrapAccepts(t *testing.T) {
 		fmt.Sprintf(`{"token":%q,"protocolVersion":1}`, tok), // key order is free
 		fmt.Sprintf(" {\"protocolVersion\": 1, \"token\": %q}\r\n", tok),
 		line(1, strings.Repeat("A", MinTokenLen)),
+		line(1, strings.Repeat("A", MaxTokenLen)),
 	} {
 		b, err := ParseBootstrap([]byte(in))
 		if err != nil {
 			t.Fatalf("ParseBootstrap(%q): %v", in, err)
 		}
-		if b.ProtocolVersion != 1 || (b.Token != tok && b.Token != strings.Repeat("A", MinTokenLen)) {
+		if b.ProtocolVersion != 1 || (b.Token != tok && strings.Trim(b.Token, "A") != "") {
 			t.Fatalf("ParseBootstrap(%q) = %#v", in, b)
 		}
 	}
@@ -70,6 +71,14 @@ func TestParseBootstrapRejects(t *testing.T) {
 		{"empty token", line(1, ""), ErrBadToken, []string{"0 characters"}},
 		{"padded token", line(1, tok+"="), ErrBadToken, []string{"base64url", "offset 43"}},
 		{"space in token", line(1, tok[:20]+" "+tok[21:]), ErrBadToken, []string{"offset 20"}},
+		{"long token", line(1, strings.Repeat("A", MaxTokenLen+1)), ErrBadToken, []string{"513 characters", "at most 512"}},
+		{"duplicate token", fmt.Sprintf(`{"protocolVersion":1,"token":%q,"token":%q}`, tok, validToken(t)), ErrMalformed, []string{`duplicate key "token"`}},
+		{"duplicate version", fmt.Sprintf(`{"protocolVersion":1,"token":%q,"protocolVersion":2}`, tok), ErrMalformed, []string{`duplicate key "protocolVersion"`}},
+		// A token-looking value in a bad field is never echoed.
+		{"token as version", line(fmt.Sprintf("%q", tok), tok), ErrMalformed, []string{`"protocolVersion"`, "expected a JSON integer"}},
+		{"token under an unknown key", fmt.Sprintf(`{"protocolVersion":1,"tokn":%q}`, tok), ErrMalformed, []string{`unknown key "tokn"`}},
+		{"token as a key", fmt.Sprintf(`{"protocolVersion":1,"token":%q,%q:1}`, tok, tok), ErrMalformed, []string{`unknown key "[redacted]"`}},
+		{"token in a bad token", line(1, tok+"!"), ErrBadToken, []string{"offset 43"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

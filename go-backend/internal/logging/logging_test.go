@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,4 +123,120 @@ func TestGRPCRecordsAreRateLimited(t *testing.T) {
 	if quiet.dropped != 0 {
 		t.Fatalf("dropped %d disabled records", quiet.dropped)
 	}
+}
+
+// stalledWriter blocks every Write until release is closed, like a pipe
+// whose reader stopped reading.
+type stalledWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *stalledWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestSinkNeverBlocks: with a writer that takes nothing, logging returns at
+// once, records beyond the bound are dropped and counted, and once the
+// writer takes records again a warning says how many were lost.
+func TestSinkNeverBlocks(t *testing.T) {
+	w := &stalledWriter{release: make(chan struct{})}
+	sink := NewSink(w, 4<<10)
+	log := New(sink, slog.LevelDebug)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 10_000 {
+			log.Debug("rpc", slog.Int("i", i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("logging blocked on a writer that does not take records")
+	}
+	if sink.Dropped() == 0 {
+		t.Fatal("nothing dropped although the writer took nothing")
+	}
+	if sink.Close(50 * time.Millisecond) {
+		t.Fatal("Close reported everything written to a stalled writer")
+	}
+	close(w.release)
+	if !eventually(5*time.Second, func() bool { return strings.Contains(w.String(), DroppedMsg) }) {
+		t.Fatalf("no %q notice once the writer took records: %d bytes written", DroppedMsg, len(w.String()))
+	}
+	var dropped float64
+	var kept int
+	for _, r := range records(t, bytes.NewBufferString(w.String())) {
+		if r["msg"] == DroppedMsg {
+			dropped += r["dropped"].(float64)
+		} else {
+			kept++
+		}
+	}
+	if int(dropped)+kept != 10_000 || uint64(dropped) != sink.Dropped() {
+		t.Fatalf("%v dropped + %d kept != 10000 records (Dropped() = %d)", dropped, kept, sink.Dropped())
+	}
+}
+
+// TestSinkWritesInOrder: a writer that keeps up gets every record, in
+// order, and Close waits for them.
+func TestSinkWritesInOrder(t *testing.T) {
+	var buf syncBuffer
+	sink := NewSink(&buf, 0)
+	log := New(sink, slog.LevelInfo)
+	for i := range 1000 {
+		log.Info("r", slog.Int("i", i))
+	}
+	if !sink.Close(5 * time.Second) {
+		t.Fatal("Close timed out")
+	}
+	recs := records(t, bytes.NewBufferString(buf.String()))
+	if len(recs) != 1000 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for i, r := range recs {
+		if r["i"] != float64(i) {
+			t.Fatalf("record %d = %v", i, r)
+		}
+	}
+	log.Info("after close") // dropped, not a panic
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }

@@ -14,6 +14,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/redact"
 )
 
 // ErrNotObject means the input is not a single JSON object.
@@ -25,6 +27,10 @@ var ErrUnknownKey = errors.New("unknown key")
 
 // ErrNull means a key is present with the value null.
 var ErrNull = errors.New("value must not be null")
+
+// ErrDuplicateKey means the object has the same key twice (after
+// unescaping): which value counts would be a guess.
+var ErrDuplicateKey = errors.New("duplicate key")
 
 // KeyError reports a problem with one key of the object. It wraps
 // ErrUnknownKey, ErrNull, or the decoding error for that key's value.
@@ -41,11 +47,16 @@ type KeyError struct {
 }
 
 func (e *KeyError) Error() string {
+	// The key comes from the input: it is shown redacted (see package
+	// redact), so that no error copies what could be the token.
+	key := redact.Quote(e.Key)
 	switch {
 	case errors.Is(e.Err, ErrUnknownKey):
-		return fmt.Sprintf("unknown key %q (allowed keys, case-sensitive: %s)", e.Key, strings.Join(e.Allowed, ", "))
+		return fmt.Sprintf("unknown key %s (allowed keys, case-sensitive: %s)", key, strings.Join(e.Allowed, ", "))
+	case errors.Is(e.Err, ErrDuplicateKey):
+		return fmt.Sprintf("duplicate key %s: each key may appear once", key)
 	default:
-		return fmt.Sprintf("key %q: %v", e.Key, e.Err)
+		return fmt.Sprintf("key %s: %v", key, e.Err)
 	}
 }
 
@@ -58,8 +69,9 @@ const jsonSpace = " \t\r\n"
 // non-nil pointer to a struct. Every key of the object must equal (byte for
 // byte) the json tag name of one of v's fields, and no value may be null.
 // On failure v may be partially filled and the error is one of: a wrapped
-// ErrNotObject (syntax errors included), or a *KeyError. When the same key
-// appears twice, the last value wins, as in encoding/json.
+// ErrNotObject (syntax errors included), or a *KeyError. A key that
+// appears twice (byte for byte once unescaped) is a *KeyError wrapping
+// ErrDuplicateKey.
 func Unmarshal(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
@@ -76,6 +88,9 @@ func Unmarshal(data []byte, v any) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &raw); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotObject, err)
+	}
+	if k, ok := duplicateKey(trimmed); ok {
+		return &KeyError{Key: k, Allowed: allowed, Err: ErrDuplicateKey}
 	}
 	// Report keys in a stable order so error messages are reproducible.
 	keys := make([]string, 0, len(raw))
@@ -102,6 +117,35 @@ func Unmarshal(data []byte, v any) error {
 		}
 	}
 	return nil
+}
+
+// duplicateKey returns the first key that data, a valid JSON object,
+// holds twice. encoding/json keeps the last value silently.
+func duplicateKey(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, ok := t.(string)
+		if !ok {
+			return "", false
+		}
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // keysOf returns the sorted json names of t's exported fields.

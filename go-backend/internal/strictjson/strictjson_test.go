@@ -46,6 +46,10 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"empty", ``, ErrNotObject, "does not start"},
 		{"syntax", `{"name":`, ErrNotObject, "unexpected end"},
 		{"trailing", `{"name":"a"} {}`, ErrNotObject, "invalid character"},
+		{"duplicate", `{"name":"a","count":1,"name":"b"}`, ErrDuplicateKey, `duplicate key "name"`},
+		{"duplicate escaped", `{"name":"a","n\u0061me":"b"}`, ErrDuplicateKey, `duplicate key "name"`},
+		{"duplicate unknown", `{"x":1,"x":2}`, ErrDuplicateKey, `duplicate key "x"`},
+		{"token-like key", `{"mF0Vq3nE4r7b1xX9kQ2pZcLw8TfYhG5sJdA6uRvN0eI":1}`, ErrUnknownKey, `unknown key "[redacted]"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
