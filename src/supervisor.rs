@@ -604,9 +604,12 @@ impl Task {
     }
 
     async fn launch(&mut self, state: State) -> Phase {
-        self.publish(None, |s| {
-            s.state = state;
-        });
+        // A crash or restart() already published Restarting: one status per state change.
+        if self.status().state != state {
+            self.publish(None, |s| {
+                s.state = state;
+            });
+        }
         let token = match self.first_token.take() {
             Some(token) => token,
             None => match Token::generate() {
