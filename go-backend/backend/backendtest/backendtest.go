@@ -121,7 +121,10 @@ func (b *Backend) Stop() error {
 	return b.err
 }
 
-// Logs returns the JSON log records written so far, one map per line.
+// Logs returns the JSON log records written so far, one map per line. The
+// backend writes its records asynchronously (see backend.Env.Stderr): a
+// call's record may arrive a moment after the call returned; all of them
+// are there once Stop has returned.
 func (b *Backend) Logs() []map[string]any {
 	b.t.Helper()
 	var out []map[string]any

@@ -94,6 +94,13 @@ func (s *Sink) drain() {
 	defer close(s.done)
 	for {
 		s.mu.Lock()
+		// Back for more: the writer took the last batch, so it is time to
+		// say how many records were lost meanwhile (even if no record
+		// follows).
+		if s.dropped > 0 {
+			s.push(droppedRecord(s.dropped))
+			s.dropped = 0
+		}
 		for len(s.queue) == 0 {
 			if s.closed {
 				s.mu.Unlock()
