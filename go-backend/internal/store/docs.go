@@ -138,12 +138,10 @@ type current struct {
 	created, updated int64
 }
 
-func getCurrent(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, coll, id string) (current, error) {
+func getCurrent(ctx context.Context, tx *wtx, coll, id string) (current, error) {
 	var c current
-	err := q.QueryRowContext(ctx, "SELECT rev, doc, created, updated FROM docs WHERE collection = ? AND id = ?", coll, id).
-		Scan(&c.rev, &c.doc, &c.created, &c.updated)
+	err := tx.queryRow(ctx, "SELECT rev, doc, created, updated FROM docs WHERE collection = ? AND id = ?", []any{coll, id},
+		&c.rev, &c.doc, &c.created, &c.updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return current{}, nil
 	}
@@ -167,7 +165,7 @@ func checkRev(want *uint64, c current, coll, id string) error {
 }
 
 // apply runs one write inside tx and returns the document it leaves.
-func (sp *space) apply(ctx context.Context, tx *sql.Tx, w Write) (Doc, error) {
+func (sp *space) apply(ctx context.Context, tx *wtx, w Write) (Doc, error) {
 	if err := checkName("collection", w.Collection); err != nil {
 		return Doc{}, err
 	}
@@ -204,10 +202,10 @@ func (sp *space) apply(ctx context.Context, tx *sql.Tx, w Write) (Doc, error) {
 	}
 	t := now()
 	if w.Kind == WriteDelete {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM docs WHERE collection = ? AND id = ?", w.Collection, id); err != nil {
+		if err := tx.exec(ctx, "DELETE FROM docs WHERE collection = ? AND id = ?", w.Collection, id); err != nil {
 			return Doc{}, err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, 'delete', ?, NULL, ?, ?)",
+		if err := tx.exec(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, 'delete', ?, NULL, ?, ?)",
 			w.Collection, id, cur.rev, cur.created, t); err != nil {
 			return Doc{}, err
 		}
@@ -225,11 +223,11 @@ func (sp *space) apply(ctx context.Context, tx *sql.Tx, w Write) (Doc, error) {
 	op := "update"
 	if !cur.exists {
 		d.Rev, d.Created, op = 1, t, "insert"
-		err = tx.QueryRowContext(ctx, "INSERT INTO docs (collection, id, rev, doc, created, updated) VALUES (?, ?, 1, json(?), ?, ?) RETURNING doc",
-			w.Collection, id, text, t, t).Scan(&d.JSON)
+		err = tx.queryRow(ctx, "INSERT INTO docs (collection, id, rev, doc, created, updated) VALUES (?, ?, 1, json(?), ?, ?) RETURNING doc",
+			[]any{w.Collection, id, text, t, t}, &d.JSON)
 	} else {
-		err = tx.QueryRowContext(ctx, "UPDATE docs SET rev = ?, doc = json(?), updated = ? WHERE collection = ? AND id = ? RETURNING doc",
-			d.Rev, text, t, w.Collection, id).Scan(&d.JSON)
+		err = tx.queryRow(ctx, "UPDATE docs SET rev = ?, doc = json(?), updated = ? WHERE collection = ? AND id = ? RETURNING doc",
+			[]any{d.Rev, text, t, w.Collection, id}, &d.JSON)
 	}
 	if err != nil {
 		if code, ok := sqliteCode(err); ok && code == 1 && strings.Contains(err.Error(), "malformed JSON") {
@@ -240,7 +238,7 @@ func (sp *space) apply(ctx context.Context, tx *sql.Tx, w Write) (Doc, error) {
 	if err := sp.checkScalars(ctx, tx, w.Collection, d.JSON); err != nil {
 		return Doc{}, err
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	if err := tx.exec(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		w.Collection, id, op, d.Rev, d.JSON, d.Created, d.Updated); err != nil {
 		return Doc{}, err
 	}
@@ -249,14 +247,14 @@ func (sp *space) apply(ctx context.Context, tx *sql.Tx, w Write) (Doc, error) {
 
 // checkScalars refuses a document holding an array or object at a path an
 // index covers.
-func (sp *space) checkScalars(ctx context.Context, tx *sql.Tx, coll, doc string) error {
+func (sp *space) checkScalars(ctx context.Context, tx *wtx, coll, doc string) error {
 	for p, index := range sp.scalarPaths(coll) {
 		pp, err := parsePath(p)
 		if err != nil {
 			continue
 		}
 		var t sql.NullString
-		if err := tx.QueryRowContext(ctx, "SELECT json_type(?, ?)", doc, pp.json).Scan(&t); err != nil {
+		if err := tx.queryRow(ctx, "SELECT json_type(?, ?)", []any{doc, pp.json}, &t); err != nil {
 			return err
 		}
 		if t.String == "array" || t.String == "object" {
@@ -326,7 +324,7 @@ func (st *Store) Batch(ctx context.Context, space string, writes []Write) ([]Doc
 	}
 	defer sp.done()
 	out := make([]Doc, len(writes))
-	err = sp.write(ctx, func(tx *sql.Tx) error {
+	err = sp.write(ctx, func(tx *wtx) error {
 		for i, w := range writes {
 			d, err := sp.apply(ctx, tx, w)
 			if err != nil {

@@ -82,7 +82,7 @@ func (st *Store) EnsureIndex(ctx context.Context, space string, ix Index) (creat
 	}
 	defer sp.done()
 	fields, _ := json.Marshal(ix.Fields)
-	err = sp.write(ctx, func(tx *sql.Tx) error {
+	err = sp.write(ctx, func(tx *wtx) error {
 		var have string
 		var unique bool
 		err := tx.QueryRowContext(ctx, "SELECT fields, is_unique FROM indexes WHERE collection = ? AND name = ?", ix.Collection, ix.Name).Scan(&have, &unique)
@@ -197,7 +197,7 @@ func (st *Store) DropIndex(ctx context.Context, space, coll, name string) error 
 		return err
 	}
 	defer sp.done()
-	err = sp.write(ctx, func(tx *sql.Tx) error {
+	err = sp.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM indexes WHERE collection = ? AND name = ?", coll, name)
 		if err != nil {
 			return err

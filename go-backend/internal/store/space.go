@@ -77,7 +77,8 @@ func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	if writer {
-		q.Add("_pragma", "journal_mode(WAL)")
+		// journal_mode=WAL is set by init, once the file is known to be a
+		// space: a foreign file is refused unchanged.
 		q.Add("_txlock", "immediate")
 		q.Add("_pragma", "analysis_limit(1000)")
 	} else {
@@ -147,13 +148,6 @@ func (sp *space) init(ctx context.Context, fresh bool) error {
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fileErr(err)
 	}
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fileErr(err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fileErr(fmt.Errorf("journal_mode is %q, not WAL", mode))
-	}
 	if appID != applicationID {
 		var tables int
 		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
@@ -162,6 +156,13 @@ func (sp *space) init(ctx context.Context, fresh bool) error {
 		if appID != 0 || tables != 0 || !fresh {
 			return errs.New(errs.FailedPrecondition, "space %q: the file %s is an SQLite database of another application (application_id %#x), not a space; move it away", sp.name, sp.path, appID)
 		}
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return fileErr(err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fileErr(fmt.Errorf("journal_mode is %q, not WAL", mode))
 	}
 	if version > len(migrations) {
 		return errs.New(errs.FailedPrecondition, "space %q: the file %s has schema version %d, written by a newer version of the backend (this one knows up to %d)", sp.name, sp.path, version, len(migrations))
@@ -306,11 +307,13 @@ var testHookInWrite func()
 
 // write runs fn in one write transaction and commits it; on any error
 // nothing is written. Watchers are woken after the commit.
-func (sp *space) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := sp.w.BeginTx(ctx, nil)
+func (sp *space) write(ctx context.Context, fn func(tx *wtx) error) error {
+	sqlTx, err := sp.w.BeginTx(ctx, nil)
 	if err != nil {
 		return sp.mapErr(err, "")
 	}
+	tx := &wtx{Tx: sqlTx}
+	defer tx.closeStmts()
 	if testHookInWrite != nil {
 		testHookInWrite()
 	}
@@ -382,4 +385,51 @@ func (sp *space) mapErr(err error, msg string) error {
 		return errs.Wrap(errs.AlreadyExists, err, prefix+": a constraint failed")
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// wtx is a write transaction that prepares each statement text once (a
+// batch runs the same few statements thousands of times).
+type wtx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (tx *wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st := tx.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+// exec runs a prepared statement.
+func (tx *wtx) exec(ctx context.Context, query string, args ...any) error {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+// queryRow runs a prepared statement that returns one row into dest.
+func (tx *wtx) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+func (tx *wtx) closeStmts() {
+	for _, st := range tx.stmts {
+		_ = st.Close()
+	}
 }

@@ -125,21 +125,39 @@ func TestBadInput(t *testing.T) {
 		{"not an object", func() error { _, err := st.Put(ctx, "s", "c", `[1]`, nil); return err }(), errs.InvalidArgument, []string{"not a JSON object"}},
 		{"not JSON", func() error { _, err := st.Put(ctx, "s", "c", `{"a":}`, nil); return err }(), errs.InvalidArgument, []string{"not valid JSON"}},
 		{"trailing", func() error { _, err := st.Put(ctx, "s", "c", `{"a":1} {}`, nil); return err }(), errs.InvalidArgument, []string{"text after"}},
-		{"too big", func() error { _, err := st.Put(ctx, "s", "c", `{"a":"`+strings.Repeat("x", 1000)+`"}`, nil); return err }(), errs.InvalidArgument, []string{"limit is 1000"}},
+		{"too big", func() error {
+			_, err := st.Put(ctx, "s", "c", `{"a":"`+strings.Repeat("x", 1000)+`"}`, nil)
+			return err
+		}(), errs.InvalidArgument, []string{"limit is 1000"}},
 		{"id not string", func() error { _, err := st.Put(ctx, "s", "c", `{"id":1}`, nil); return err }(), errs.InvalidArgument, []string{`"id" is not a string`}},
 		{"id twice", func() error { _, err := st.Put(ctx, "s", "c", `{"id":"a","id":"b"}`, nil); return err }(), errs.InvalidArgument, []string{"twice"}},
 		{"duplicate insert", func() error { _, err := st.Put(ctx, "s", "c", `{"id":"x"}`, u64(0)); return err }(), errs.AlreadyExists, nil},
-		{"unknown operator", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"tags":{"$foo":1}}`}); return err }(), errs.InvalidArgument, []string{`"$foo"`, `"tags"`}},
-		{"unknown top operator", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"$where":"1"}`}); return err }(), errs.InvalidArgument, []string{`"$where"`, "top level"}},
+		{"unknown operator", func() error {
+			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"tags":{"$foo":1}}`})
+			return err
+		}(), errs.InvalidArgument, []string{`"$foo"`, `"tags"`}},
+		{"unknown top operator", func() error {
+			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"$where":"1"}`})
+			return err
+		}(), errs.InvalidArgument, []string{`"$where"`, "top level"}},
 		{"nested unknown", func() error {
 			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"$or":[{"a":1},{"b.c":{"$regex":"x"}}]}`})
 			return err
 		}(), errs.InvalidArgument, []string{`"$regex"`, `"b.c"`}},
 		{"malformed filter", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":`}); return err }(), errs.InvalidArgument, []string{"filter"}},
 		{"filter not object", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `[]`}); return err }(), errs.InvalidArgument, []string{"not a JSON object"}},
-		{"$in not array", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"$in":1}}`}); return err }(), errs.InvalidArgument, []string{"$in", `"a"`}},
-		{"$gt null", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"$gt":null}}`}); return err }(), errs.InvalidArgument, []string{"$gt"}},
-		{"object value", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"b":1}}`}); return err }(), errs.InvalidArgument, []string{"object"}},
+		{"$in not array", func() error {
+			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"$in":1}}`})
+			return err
+		}(), errs.InvalidArgument, []string{"$in", `"a"`}},
+		{"$gt null", func() error {
+			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"$gt":null}}`})
+			return err
+		}(), errs.InvalidArgument, []string{"$gt"}},
+		{"object value", func() error {
+			_, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a":{"b":1}}`})
+			return err
+		}(), errs.InvalidArgument, []string{"object"}},
 		{"bad path", func() error { _, err := st.Count(ctx, "s", Query{Collection: "c", Filter: `{"a..b":1}`}); return err }(), errs.InvalidArgument, []string{"empty segment"}},
 		{"bad sort", func() error { _, err := st.Find(ctx, "s", Query{Collection: "c", Sort: `{"a":2}`}); return err }(), errs.InvalidArgument, []string{"sort", "1 or -1"}},
 		{"bad limit", func() error { _, err := st.Find(ctx, "s", Query{Collection: "c", Limit: 5000}); return err }(), errs.InvalidArgument, []string{"limit"}},
@@ -148,7 +166,10 @@ func TestBadInput(t *testing.T) {
 		{"inc not number", func() error { _, err := st.Update(ctx, "s", "c", "x", `{"$inc":{"a":"1"}}`, nil); return err }(), errs.InvalidArgument, []string{"$inc", `"a"`}},
 		{"change id", func() error { _, err := st.Update(ctx, "s", "c", "x", `{"$set":{"id":"y"}}`, nil); return err }(), errs.InvalidArgument, []string{"id"}},
 		{"push non-array", func() error { _, err := st.Update(ctx, "s", "c", "x", `{"$push":{"a":1}}`, nil); return err }(), errs.InvalidArgument, []string{"not an array"}},
-		{"conflicting paths", func() error { _, err := st.Update(ctx, "s", "c", "x", `{"$set":{"m.a":1},"$unset":{"m":1}}`, nil); return err }(), errs.InvalidArgument, []string{"conflicts"}},
+		{"conflicting paths", func() error {
+			_, err := st.Update(ctx, "s", "c", "x", `{"$set":{"m.a":1},"$unset":{"m":1}}`, nil)
+			return err
+		}(), errs.InvalidArgument, []string{"conflicts"}},
 		{"update grows too big", func() error {
 			_, err := st.Update(ctx, "s", "c", "x", `{"$set":{"big":"`+strings.Repeat("y", 990)+`"}}`, nil)
 			return err
@@ -735,8 +756,15 @@ func TestCorruptAndForeignFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	before, _ := os.ReadFile(foreign)
 	_, err = st.Find(ctx, "foreign", Query{Collection: "c"})
 	wantKind(t, err, errs.FailedPrecondition, foreign)
+	if after, _ := os.ReadFile(foreign); string(after) != string(before) {
+		t.Fatal("the foreign file was changed")
+	}
+	if _, err := os.Stat(foreign + "-wal"); err == nil {
+		t.Fatal("the foreign file got a WAL")
+	}
 
 	// The good space still works.
 	mustPut(t, st, "c", `{"id":"ok"}`)
