@@ -659,6 +659,96 @@ fn is_deadline(status: &tonic::Status) -> bool {
             && status.message() == tonic::TimeoutExpired(()).to_string())
 }
 
+#[cfg(all(test, target_os = "linux"))]
+mod liveness_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A connection through the connector to a server that writes `wire` and closes; read to its
+    /// end. Returns whether the incarnation may still be dialled afterwards.
+    async fn after_server_closes(wire: Vec<u8>) -> bool {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            socket.write_all(&wire).await.expect("write");
+        });
+        // Our own child stands in for the backend process, alive throughout.
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("30")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sleep");
+        let liveness = Liveness::new(child.id().expect("pid"));
+        let mut connector = IncarnationConnector {
+            addr,
+            liveness: liveness.clone(),
+        };
+        assert!(liveness.alive());
+        let io = tonic::codegen::Service::call(&mut connector, Uri::from_static("http://x"))
+            .await
+            .expect("connects while alive");
+        let mut watched = io.into_inner();
+        server.await.expect("server");
+        let mut sink = Vec::new();
+        let _ = watched.read_to_end(&mut sink).await;
+        let alive = liveness.alive();
+        let _ = child.kill().await;
+        alive
+    }
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut out = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_breaks_without_goaway_ends_the_dialling() {
+        assert!(!after_server_closes(frame(0x4, &[])).await);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_after_goaway_may_be_redialled() {
+        let mut wire = frame(0x4, &[]);
+        wire.extend(frame(0x7, &[0; 8]));
+        assert!(after_server_closes(wire).await);
+    }
+
+    #[tokio::test]
+    async fn an_exited_process_is_not_dialled_even_before_it_is_reaped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let liveness = Liveness::new(child.id());
+        // Exited, not reaped (no wait yet): a zombie, whose port would already be free.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!liveness.alive());
+        let mut connector = IncarnationConnector { addr, liveness };
+        let refused = tonic::codegen::Service::call(&mut connector, Uri::from_static("http://x"))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        listener.set_nonblocking(true).expect("nonblocking");
+        assert!(listener.accept().is_err(), "nothing was dialled");
+        child.wait().expect("reap");
+    }
+}
+
 #[cfg(test)]
 mod frame_tests {
     use super::FrameScanner;

@@ -156,7 +156,8 @@ impl Anysync {
     /// The `credit` command.
     pub(crate) fn credit(&self, owner: &Owner, id: &str, n: u32, bytes: Option<u32>) -> Result<()> {
         let bytes = bytes.map(check_credit_bytes).transpose()?;
-        self.calls.credit(&owner.webview, id, check_credit(n)?, bytes);
+        self.calls
+            .credit(&owner.webview, id, check_credit(n)?, bytes);
         Ok(())
     }
 

@@ -604,8 +604,10 @@ impl Task {
     }
 
     async fn launch(&mut self, state: State) -> Phase {
-        // A crash or restart() already published Restarting: one status per state change.
-        if self.status().state != state {
+        // A crash or restart() already published Restarting: one status per state change. The
+        // first Starting is published all the same (seq 0: nothing was published yet).
+        let current = self.status();
+        if current.state != state || current.seq == 0 {
             self.publish(None, |s| {
                 s.state = state;
             });

@@ -379,3 +379,28 @@ async fn restart_is_bounded_by_its_deadline() {
     );
     supervisor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_as_the_sidecar_fails_at_once_instead_of_blocking_the_start() {
+    let dir = scratch();
+    let path = dir.path().join("anysync-backend");
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o755) }, 0, "mkfifo");
+    // Should the start block opening the FIFO, a writer releases it after a while, so that a
+    // failing test ends instead of hanging.
+    let writer_path = path.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(5));
+        let _ = std::fs::OpenOptions::new().write(true).open(writer_path);
+    });
+    let started = Instant::now();
+    let (code, message) = first_failure(&path, |_| {}).await;
+    assert_eq!(code, "SPAWN_FAILED", "{message}");
+    assert!(message.contains("not a regular file"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed at once: {:?}",
+        started.elapsed()
+    );
+}

@@ -47,6 +47,25 @@ type Service interface {
 	Register(r grpc.ServiceRegistrar)
 }
 
+// Settings are the parts of the backend's configuration that services may
+// use. They are known once the configuration has loaded (defaults, --config,
+// ANYSYNC_* environment, flags).
+type Settings struct {
+	// DataDir is the directory the app keeps the backend's data in (dataDir,
+	// ANYSYNC_DATA_DIR, --data-dir), an absolute path; empty when none was
+	// given.
+	DataDir string
+}
+
+// Configurer is implemented by services that need the Settings. The backend
+// calls Configure once per service, after the configuration loaded and
+// before Register, in registration order; an error ends the start-up (the
+// backend exits 1 and logs it). Configure is not called for --help,
+// --version or an invalid configuration.
+type Configurer interface {
+	Configure(Settings) error
+}
+
 // Closer is implemented by services that hold resources (a database, a
 // file). The backend calls Close once, after the gRPC server has fully
 // stopped (no handler of any service runs any more), in reverse order of
@@ -61,7 +80,8 @@ type Closer interface {
 // GRPCService returns the Service that registers impl with desc, as the
 // generated Register<Name>Server function would, and takes its Name from
 // desc.ServiceName. When impl implements Closer, so does the Service, and
-// its Close calls impl's.
+// its Close calls impl's; when impl implements Configurer, the Service's
+// Configure calls impl's.
 func GRPCService(desc *grpc.ServiceDesc, impl any) Service {
 	s := grpcService{desc: desc, impl: impl}
 	if c, ok := impl.(Closer); ok {
@@ -77,6 +97,14 @@ type grpcService struct {
 
 func (s grpcService) Name() string                     { return s.desc.ServiceName }
 func (s grpcService) Register(r grpc.ServiceRegistrar) { r.RegisterService(s.desc, s.impl) }
+
+// Configure implements Configurer by handing settings to impl, if it wants them.
+func (s grpcService) Configure(settings Settings) error {
+	if c, ok := s.impl.(Configurer); ok {
+		return c.Configure(settings)
+	}
+	return nil
+}
 
 // check reports what grpc's RegisterService would otherwise end the process
 // for: an impl that does not implement desc's handler interface.

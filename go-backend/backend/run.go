@@ -213,6 +213,9 @@ func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, serv
 	if err != nil {
 		return fmt.Errorf("bootstrap from stdin: %w", err)
 	}
+	if err := configureServices(services, Settings{DataDir: cfg.DataDir}); err != nil {
+		return err
+	}
 	hs := health.New(health.Options{
 		Version:         version.Version,
 		ProtocolVersion: version.ProtocolVersion,
@@ -305,6 +308,19 @@ func writeHandshake(ctx context.Context, w io.Writer, h launch.Handshake) error 
 	case <-timer.C:
 		return fmt.Errorf("writing the handshake line on stdout did not finish within %v: the parent must read the child's stdout", handshakeTimeout)
 	}
+}
+
+// configureServices hands settings to the services that implement
+// Configurer, in registration order.
+func configureServices(services []Service, settings Settings) error {
+	for _, s := range services {
+		if c, ok := s.(Configurer); ok {
+			if err := c.Configure(settings); err != nil {
+				return fmt.Errorf("configuring service %s: %w", s.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // closeServices closes the services that implement Closer, last registered

@@ -223,6 +223,22 @@ impl LogBook {
         contained(|| self.sink.log(&record));
     }
 
+    /// Tells the front end how many records it did not get, if any, without waiting for a later
+    /// record to carry the count (the stderr reader calls it every second and at the end).
+    pub(crate) fn flush_dropped(&self) {
+        let dropped = std::mem::take(
+            &mut self
+                .emission
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .dropped,
+        );
+        if dropped > 0 {
+            let notice = self.dropped_notice(dropped);
+            contained(|| self.sink.log(&notice));
+        }
+    }
+
     /// The record that tells the front end how many it did not get.
     fn dropped_notice(&self, dropped: u64) -> LogRecord {
         let mut fields = serde_json::Map::new();
@@ -457,5 +473,23 @@ mod tests {
         );
         assert_eq!(records[records.len() - 1].message, "after");
         assert!(is_notice(&&records[records.len() - 2]));
+    }
+
+    #[test]
+    fn the_drop_count_is_flushed_without_a_later_record() {
+        let sink = Arc::new(Counting::default());
+        let book = LogBook::new(100_000, sink.clone());
+        for i in 0..(EMIT_BURST + 100) {
+            book.record_line(&format!("flood {i}"), Some(1));
+        }
+        book.flush_dropped();
+        let records = sink.0.lock().expect("lock").clone();
+        let last = records.last().expect("records");
+        assert!(
+            last.fields["dropped"].as_u64().is_some_and(|n| n > 0),
+            "{last:?}"
+        );
+        book.flush_dropped();
+        assert_eq!(sink.0.lock().expect("lock").len(), records.len(), "once");
     }
 }

@@ -229,9 +229,26 @@ fn forward_stderr(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = BufReader::new(stderr);
-        while let Ok(Some(line)) = logs::read_bounded_line(&mut reader, logs::MAX_LOG_LINE).await {
-            logs.record_line(&line, Some(pid));
+        // Records dropped from the front end's stream (rate limit) are reported within a second.
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let line = {
+                // Kept across ticks, never cancelled: a line half read is not lost.
+                let read = logs::read_bounded_line(&mut reader, logs::MAX_LOG_LINE);
+                tokio::pin!(read);
+                loop {
+                    tokio::select! {
+                        line = &mut read => break line,
+                        _ = flush.tick() => logs.flush_dropped(),
+                    }
+                }
+            };
+            match line {
+                Ok(Some(line)) => logs.record_line(&line, Some(pid)),
+                Ok(None) | Err(_) => break,
+            }
         }
+        logs.flush_dropped();
     })
 }
 

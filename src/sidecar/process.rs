@@ -36,8 +36,17 @@ pub(crate) async fn spawn_guarded(command: Command) -> io::Result<Child> {
 
 /// Checks, before spawning, what the operating system would report confusingly or not at all: an
 /// executable for another architecture is run by `/bin/sh` as a script when `execvp` gets ENOEXEC,
-/// which would surface as a baffling "not found" from the shell instead of a clear error.
+/// which would surface as a baffling "not found" from the shell instead of a clear error. Anything
+/// but a regular file is refused before it is opened: opening a FIFO would block the start (and
+/// the runtime thread it runs on) without end.
 pub(crate) fn preflight(path: &std::path::Path) -> io::Result<()> {
+    // `metadata` follows symlinks and never blocks on what it describes.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
     #[cfg(target_os = "linux")]
     {
         use std::io::Read as _;

@@ -8,27 +8,12 @@
 package main
 
 import (
-	"os"
-
 	anysyncv1 "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend"
-	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/config"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/store"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/storeservice"
 )
 
 func main() {
-	backend.Main(backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.New(dataDir(), store.Options{})))
-}
-
-// dataDir is the effective dataDir setting. backend.Main loads the same
-// configuration again and reports any error in it; here an invalid one
-// just leaves the store without a directory.
-// TODO: let package backend hand services the effective configuration.
-func dataDir() string {
-	inv, err := config.Load(config.Sources{Args: os.Args[1:], LookupEnv: os.LookupEnv, ReadFile: backend.ReadConfigFile})
-	if err != nil {
-		return ""
-	}
-	return inv.Config.DataDir
+	backend.Main(backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.FromSettings(store.Options{})))
 }

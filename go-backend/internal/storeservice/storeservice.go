@@ -5,7 +5,10 @@
 //
 // Register it on the backend with
 //
-//	backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.New(dataDir, store.Options{}))
+//	backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.FromSettings(store.Options{}))
+//
+// which opens the spaces under the backend's dataDir setting, or with New for
+// a directory of the caller's choosing.
 //
 // The backend calls Close after the server stopped: it closes every space.
 package storeservice
@@ -16,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	anysyncv1 "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/backend"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/store"
 )
@@ -27,6 +31,10 @@ type Service struct {
 
 	st  *store.Store
 	err error // why st is nil
+
+	// fromSettings: the store opens in Configure, under the backend's dataDir.
+	fromSettings bool
+	opts         store.Options
 }
 
 var _ anysyncv1.StoreServiceServer = (*Service)(nil)
@@ -35,11 +43,35 @@ var _ anysyncv1.StoreServiceServer = (*Service)(nil)
 // when the directory cannot be created, every call fails with the reason
 // (FAILED_PRECONDITION naming the dataDir option).
 func New(dataDir string, opts store.Options) *Service {
+	st, err := open(dataDir, opts)
+	return &Service{st: st, err: err}
+}
+
+// FromSettings returns the service of the spaces under the backend's dataDir
+// setting: the backend hands it over through Configure before serving.
+func FromSettings(opts store.Options) *Service {
+	return &Service{fromSettings: true, opts: opts, err: errs.New(errs.FailedPrecondition, "the document store was not configured")}
+}
+
+var _ backend.Configurer = (*Service)(nil)
+
+// Configure implements backend.Configurer: a service made by FromSettings
+// opens its spaces under settings.DataDir (failing every call with the reason
+// when it cannot); one made by New keeps its directory.
+func (s *Service) Configure(settings backend.Settings) error {
+	if s.fromSettings {
+		s.fromSettings = false
+		s.st, s.err = open(settings.DataDir, s.opts)
+	}
+	return nil
+}
+
+func open(dataDir string, opts store.Options) (*store.Store, error) {
 	st, err := store.Open(dataDir, opts)
 	if err != nil && errs.KindOf(err) == errs.Unknown {
 		err = errs.Wrap(errs.FailedPrecondition, err, "the document store's data directory (dataDir, ANYSYNC_DATA_DIR, --data-dir) is unusable")
 	}
-	return &Service{st: st, err: err}
+	return st, err
 }
 
 // Close closes every space, after its in-flight calls.

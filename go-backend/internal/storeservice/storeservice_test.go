@@ -20,9 +20,15 @@ import (
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/storeservice"
 )
 
+// start serves the store as the shipped backend does: FromSettings, with the
+// directory given as the --data-dir flag (none when dataDir is empty).
 func start(t *testing.T, dataDir string) anysyncv1.StoreServiceClient {
 	t.Helper()
-	b := backendtest.Start(t, nil, backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.New(dataDir, store.Options{})))
+	var args []string
+	if dataDir != "" {
+		args = []string{"--data-dir", dataDir}
+	}
+	b := backendtest.Start(t, args, backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.FromSettings(store.Options{})))
 	return anysyncv1.NewStoreServiceClient(b.Conn)
 }
 
