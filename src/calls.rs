@@ -340,16 +340,28 @@ mod tests {
         let control = Control::with_bytes(10, Some(100));
         assert!(control.has_credit());
         control.spend(60);
-        assert!(control.has_credit(), "40 bytes left: the next message may still be taken");
+        assert!(
+            control.has_credit(),
+            "40 bytes left: the next message may still be taken"
+        );
         control.spend(60);
-        assert!(!control.has_credit(), "no bytes left: nothing more is taken");
+        assert!(
+            !control.has_credit(),
+            "no bytes left: nothing more is taken"
+        );
         control.add_credit(1, Some(50));
         assert!(control.has_credit());
         let messages_only = Control::new(1);
         messages_only.spend(1 << 20);
-        assert!(!messages_only.has_credit(), "message credit alone bounds it");
+        assert!(
+            !messages_only.has_credit(),
+            "message credit alone bounds it"
+        );
         messages_only.add_credit(1, Some(1));
-        assert!(messages_only.has_credit(), "byte grants are ignored without a byte budget");
+        assert!(
+            messages_only.has_credit(),
+            "byte grants are ignored without a byte budget"
+        );
     }
 
     #[tokio::test]

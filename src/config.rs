@@ -25,6 +25,10 @@ pub struct Config {
     pub sidecar_path: Option<PathBuf>,
     /// Extra arguments for the sidecar (e.g. `["--config", "/path/backend.json"]`). Never secrets.
     pub args: Option<Vec<String>>,
+    /// Where the backend keeps its data (the document store's spaces), an absolute path, handed
+    /// to it as `ANYSYNC_DATA_DIR`. Default: `anysync` in the app's data directory
+    /// (`app_data_dir()`).
+    pub data_dir: Option<PathBuf>,
     /// Extra environment variables for the sidecar (e.g. `ANYSYNC_MAX_MESSAGE_BYTES`). Never secrets.
     pub env: Option<BTreeMap<String, String>>,
     /// The sidecar's log level: `debug`, `info`, `warn` or `error`. Default `info`.
@@ -65,6 +69,7 @@ impl Config {
         pick!(
             sidecar_path,
             args,
+            data_dir,
             env,
             log_level,
             handshake_timeout_ms,
@@ -142,6 +147,15 @@ impl Config {
                 format!("value {bad:?} contains a NUL byte"),
             ));
         }
+        let data_dir = match self.data_dir {
+            Some(dir) if !dir.is_absolute() => {
+                return Err(config_error(
+                    "dataDir",
+                    format!("{} is not an absolute path", dir.display()),
+                ))
+            }
+            dir => dir,
+        };
         let args = self.args.unwrap_or_default();
         if args.iter().any(|a| a.contains('\0')) {
             return Err(config_error(
@@ -167,6 +181,7 @@ impl Config {
         Ok(SupervisorConfig {
             sidecar_path,
             args,
+            data_dir,
             env,
             log_level,
             handshake_timeout: ms(
@@ -279,6 +294,9 @@ pub struct SupervisorConfig {
     pub sidecar_path: PathBuf,
     /// Extra sidecar arguments.
     pub args: Vec<String>,
+    /// The backend's data directory (`ANYSYNC_DATA_DIR`); `None`: the backend has none, and its
+    /// document store answers FAILED_PRECONDITION.
+    pub data_dir: Option<PathBuf>,
     /// Extra sidecar environment.
     pub env: BTreeMap<String, String>,
     /// The sidecar's log level.

@@ -134,6 +134,8 @@ impl Builder {
     setters! { into:
         /// Path of the sidecar binary (`sidecarPath`).
         sidecar_path: std::path::PathBuf,
+        /// The backend's data directory, an absolute path (`dataDir`).
+        data_dir: std::path::PathBuf,
         /// Extra sidecar arguments (`args`).
         args: Vec<String>,
         /// Extra sidecar environment (`env`).
@@ -186,12 +188,20 @@ impl Builder {
                 commands::unsubscribe
             ])
             .setup(move |app, api| {
-                let config = api
+                let mut config = api
                     .config()
                     .clone()
                     .unwrap_or_default()
-                    .merged_with(overrides)
-                    .resolve()?;
+                    .merged_with(overrides);
+                if config.data_dir.is_none() {
+                    // The backend's data lives with the app's own: app_data_dir()/anysync.
+                    config.data_dir = app
+                        .path()
+                        .app_data_dir()
+                        .ok()
+                        .map(|dir| dir.join("anysync"));
+                }
+                let config = config.resolve()?;
                 log::info!("anysync: supervising {}", config.sidecar_path.display());
                 #[cfg(desktop)]
                 app.manage(desktop::init(app, config));

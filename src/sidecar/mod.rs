@@ -74,6 +74,7 @@ pub(crate) async fn launch(
             "ANYSYNC_SHUTDOWN_GRACE",
             go_duration(shutdown_grace(config.shutdown_timeout)),
         )
+        .envs(config.data_dir.iter().map(|dir| ("ANYSYNC_DATA_DIR", dir)))
         .envs(&config.env)
         .env("ANYSYNC_LOG_LEVEL", config.log_level.as_str())
         .stdin(Stdio::piped())

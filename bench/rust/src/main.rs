@@ -147,7 +147,13 @@ fn main() -> Result<()> {
             }
             blocks.push(block_json("V1", 16, conc, round, result));
         }
-        let result = rt.block_on(ping_block_on(&supervisor, CallPath::Generic, 16, scale.block, 1))?;
+        let result = rt.block_on(ping_block_on(
+            &supervisor,
+            CallPath::Generic,
+            16,
+            scale.block,
+            1,
+        ))?;
         blocks.push(block_json("V1G", 16, 1, round, result));
     }
     for round in 0..scale.rounds {
@@ -361,9 +367,7 @@ async fn ping_block_on(
                             message: message.clone(),
                         }
                         .encode_to_vec();
-                        let answer = supervisor
-                            .call(PING, Bytes::from(request), None)
-                            .await?;
+                        let answer = supervisor.call(PING, Bytes::from(request), None).await?;
                         PingResponse::decode(answer)?.message.len()
                     }
                 };
