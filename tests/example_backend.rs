@@ -360,3 +360,58 @@ async fn a_stop_with_a_call_in_flight_is_still_a_clean_exit() {
     );
     let _ = sleeping.await.expect("task");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_open_streams_ends_them_and_exits_cleanly_well_within_its_grace() {
+    // shutdown_timeout 3 s: Go's grace is 2.25 s. Streams that were waited out would take all of
+    // it; cancelled first, the stop takes a fraction.
+    let mut config = fast_config(&example_backend());
+    config.shutdown_timeout_ms = Some(3_000);
+    let (supervisor, _) = start(resolve(config));
+    state_reached(&supervisor, State::Running, START).await;
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(open(&supervisor, tick(0, 10, 16), 1024).await);
+    }
+    // And one whose consumer stalled: Go is blocked in Send.
+    streams.push(open(&supervisor, tick(0, 0, 64 * 1024), 1).await);
+    let deadline = Instant::now() + START;
+    loop {
+        let s = stats(&supervisor).await;
+        if s.open_streams == 6 && s.send_blocked {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "six streams open in Go, one blocked in Send: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let exit = supervisor
+        .shutdown()
+        .await
+        .expect("a running backend exits");
+    let took = started.elapsed();
+    println!("stop with 6 open streams: {took:?}, {exit:?}");
+    assert_eq!(
+        (
+            exit.code(),
+            std::os::unix::process::ExitStatusExt::signal(&exit)
+        ),
+        (Some(0), None),
+        "a clean exit: {exit:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1_500),
+        "the stop took {took:?}"
+    );
+    for (frames, _handle) in &streams {
+        let end = frames.ended(START).await;
+        assert_eq!(
+            end.as_ref().map(|e| e.code.as_str()),
+            Some("UNAVAILABLE"),
+            "every stream ends UNAVAILABLE, so the app resubscribes: {end:?}"
+        );
+    }
+}
