@@ -200,6 +200,7 @@ const v4 = rustSeries("V4", 0);
 const b1 = webviewSeries("B1");
 const v2 = webviewSeries("V2");
 const g2 = webviewSeries("G2");
+const r2 = webviewSeries("R2");
 const v5 = rust.v5;
 const v5Recovery = summarize(v5.recoveryNs.map((ns) => ns / 1000));
 const v5Failed = summarize(v5.failedNs.map((ns) => ns / 1000));
@@ -341,9 +342,14 @@ lines.push(
     g2.all,
     `${g2.throughput.toFixed(0)}/s; p50 ${ratio(g2v2p50)} V2, p99 ${ratio(g2v2p99)} V2`,
   ),
+  row(
+    "R2 webview → Rust → Go ping, the same bytes through `plugin:anysync|call` by hand (no protobuf-es, no connect-es)",
+    r2.all,
+    `${r2.throughput.toFixed(0)}/s; p50 ${ratio(p50Ratio(r2, v2))} V2; G2 p50 ${ratio(p50Ratio(g2, r2))} R2`,
+  ),
   "",
   `Page-side cross-check (performance.now() over whole blocks of ${webview.callsPerBlock} calls): ` +
-    ["B1", "V2", "G2", "P1"]
+    ["B1", "V2", "G2", "R2", "P1"]
       .map((variant) => {
         const blocks = webview.blocks.filter((b) => b.variant === variant);
         const perCall = median(blocks.map((b) => (b.pageMs * 1000) / webview.callsPerBlock));

@@ -31,7 +31,26 @@ const BLOCK_SCRIPT = `
   const invoke = window.__TAURI_INTERNALS__.invoke;
   // G2: the generated HealthService client over the generic path, as an app calls it.
   const health = window.anysyncExample.health;
-  const call = command === "client:ping" ? () => health.ping(args) : () => invoke(command, args);
+  // R2: the same bytes through plugin:anysync|call by hand, without protobuf-es or connect-es:
+  // it splits G2's cost between the TypeScript client and the IPC + Rust path.
+  const text = new TextEncoder().encode(args.message || "");
+  const request = new Uint8Array([0x0a, text.length, ...text]);
+  const headers = { headers: { "anysync-method": "anysync.v1.HealthService/Ping" } };
+  const handledAt = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    for (let i = 0; i < bytes.length; ) {
+      const tag = bytes[i++];
+      if (tag === 0x0a) { i += bytes[i] + 1; continue; }
+      let value = 0, scale = 1;
+      for (;;) { const b = bytes[i++]; value += (b & 0x7f) * scale; scale *= 128; if (b < 0x80) break; }
+      if (tag === 0x10) return value;
+    }
+    return 0;
+  };
+  const call =
+    command === "client:ping" ? () => health.ping(args)
+    : command === "raw:ping" ? () => invoke("plugin:anysync|call", request, headers).then(handledAt)
+    : () => invoke(command, args);
   return (async () => {
     const stamps = new Array(calls);
     const t0 = performance.now();
@@ -181,13 +200,14 @@ function option(name: string): string | undefined {
  * separates the cost of a plugin command (ACL of a plugin permission, the plugin's state) from the
  * Go leg in V2.
  */
-type Variant = "B1" | "V2" | "G2" | "P1";
+type Variant = "B1" | "V2" | "G2" | "R2" | "P1";
 
 /** What each variant invokes, with its arguments. */
 const COMMANDS: Record<Variant, [string, Record<string, unknown>]> = {
   B1: ["bench_noop", {}],
   V2: ["plugin:anysync|ping", { message: "x".repeat(16) }],
   G2: ["client:ping", { message: "x".repeat(16) }],
+  R2: ["raw:ping", { message: "x".repeat(16) }],
   P1: ["plugin:anysync|status", {}],
 };
 
@@ -220,10 +240,11 @@ async function main(): Promise<void> {
     await block(session, "B1", 200);
     await block(session, "V2", 200);
     await block(session, "G2", 200);
+    await block(session, "R2", 200);
     await block(session, "P1", 200);
     const blocks: { variant: string; round: number; gapsUs: number[]; pageMs: number }[] = [];
     for (let round = 0; round < rounds; round++) {
-      for (const variant of ["B1", "V2", "G2", "P1"] as const) {
+      for (const variant of ["B1", "V2", "G2", "R2", "P1"] as const) {
         const { stamps, pageMs } = await block(session, variant, calls);
         // P1 answers with a status, not a time: it has only the page's measure.
         const gapsUs = variant === "P1" ? [] : stamps.slice(1).map((stamp, i) => stamp - (stamps[i] ?? stamp));

@@ -8,6 +8,7 @@
 
 import {
   create,
+  isMessage,
   fromBinary,
   toBinary,
   type DescMessage,
@@ -116,7 +117,9 @@ function deadlineExceeded(name: string, ms: number): AnysyncError {
 /** The request's protobuf bytes; a request that does not fit the schema is INVALID_ARGUMENT. */
 function encode<I extends DescMessage>(schema: I, input: MessageInitShape<I>, name: string): Uint8Array {
   try {
-    return toBinary(schema, create(schema, input));
+    // A message of this type already (what `create` makes) needs no copy; a plain object does.
+    const message = isMessage(input, schema) ? input : create(schema, input);
+    return toBinary(schema, message);
   } catch (error) {
     throw new AnysyncError(`${name}: cannot encode the request: ${String(error)}`, "INVALID_ARGUMENT", { cause: error });
   }
@@ -166,6 +169,12 @@ function unaryCall(
   deadline: number | undefined,
   start: () => Promise<unknown>,
 ): Promise<unknown> {
+  // Nothing to race the answer against: no wrapper, no listener, no timer (the common call).
+  if (signal === undefined && deadline === undefined) {
+    return start().catch((error: unknown) => {
+      throw AnysyncError.from(error);
+    });
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
