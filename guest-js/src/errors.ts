@@ -120,7 +120,7 @@ export type GrpcCode = (typeof GRPC_CODES)[number];
  * | --- | --- |
  * | `SIDECAR_NOT_FOUND` | the sidecar binary is not where the plugin looked (`details.path`) |
  * | `SPAWN_FAILED` | the operating system refused to start the sidecar (`details.path`) |
- * | `HANDSHAKE_TIMEOUT` | the sidecar printed no handshake in time (`details.stderrTail`) |
+ * | `HANDSHAKE_TIMEOUT` | the sidecar did not become ready (handshake and a first SERVING health check) within `handshakeTimeoutMs` (`details.stderrTail`) |
  * | `HANDSHAKE_INVALID` | the sidecar's first stdout line was not a handshake |
  * | `INCOMPATIBLE_BACKEND` | the sidecar speaks another launch protocol (`details.expected`, `details.found`) |
  * | `SIDECAR_EXITED` | the sidecar exited before it was ready (`details.stderrTail`) |
