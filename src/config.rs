@@ -21,8 +21,14 @@ pub const SIDECAR_NAME: &str = "anysync-backend";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
-    /// Path of the sidecar binary. Default: `anysync-backend` beside the app executable.
+    /// Path of the sidecar binary. Default: `<sidecarName>` (plus `.exe` on Windows) beside the app
+    /// executable.
     pub sidecar_path: Option<PathBuf>,
+    /// The sidecar's base name, as `bundle.externalBin` and the build helper's `Builder::name()`
+    /// give it (an app of its own names its sidecar after itself, so that two apps on this plugin
+    /// never collide in `/usr/bin`). A file name, no directories. Default `anysync-backend`.
+    /// Ignored when `sidecarPath` is set.
+    pub sidecar_name: Option<String>,
     /// Extra arguments for the sidecar (e.g. `["--config", "/path/backend.json"]`). Never secrets.
     pub args: Option<Vec<String>>,
     /// Where the backend keeps its data (the document store's spaces), an absolute path, handed
@@ -68,6 +74,7 @@ impl Config {
         }
         pick!(
             sidecar_path,
+            sidecar_name,
             args,
             data_dir,
             env,
@@ -113,6 +120,10 @@ impl Config {
                 }
             };
 
+        let sidecar_name = match self.sidecar_name {
+            None => SIDECAR_NAME.to_owned(),
+            Some(name) => check_sidecar_name(name)?,
+        };
         let sidecar_path = match self.sidecar_path {
             Some(path) if path.as_os_str().is_empty() => {
                 return Err(config_error(
@@ -121,7 +132,7 @@ impl Config {
                 ))
             }
             Some(path) => path,
-            None => default_sidecar_path()?,
+            None => default_sidecar_path(&sidecar_name)?,
         };
         let log_level = match self.log_level.as_deref() {
             None => BackendLogLevel::Info,
@@ -237,8 +248,30 @@ fn config_error(key: &str, message: String) -> Error {
     }
 }
 
+/// A `sidecarName` is a bare file name: not empty, no path separator, not `.`/`..`, no NUL, and
+/// without the `.exe` Windows adds (the base name, as `bundle.externalBin` names it).
+fn check_sidecar_name(name: String) -> Result<String> {
+    let problem = if name.is_empty() {
+        Some("is empty; give the sidecar's base name (e.g. \"my-app-backend\") or leave it out")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator; give a base name only, or set sidecarPath for a path")
+    } else if name == "." || name == ".." {
+        Some("is not a file name")
+    } else if name.contains('\0') {
+        Some("contains a NUL byte")
+    } else if name.to_ascii_lowercase().ends_with(".exe") {
+        Some("ends with .exe; give the base name, the suffix is added on Windows")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(config_error("sidecarName", format!("{name:?} {problem}"))),
+        None => Ok(name),
+    }
+}
+
 /// Where Tauri puts `bundle.externalBin` sidecars, in dev and in bundles: beside the executable.
-fn default_sidecar_path() -> Result<PathBuf> {
+fn default_sidecar_path(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| {
         config_error(
             "sidecarPath",
@@ -248,7 +281,7 @@ fn default_sidecar_path() -> Result<PathBuf> {
     let dir = exe
         .parent()
         .ok_or_else(|| config_error("sidecarPath", "the app executable has no directory".into()))?;
-    Ok(dir.join(format!("{SIDECAR_NAME}{}", std::env::consts::EXE_SUFFIX)))
+    Ok(dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// The log levels the Go backend understands.
@@ -357,6 +390,35 @@ mod tests {
     }
 
     #[test]
+    fn sidecar_name_names_the_default_path_beside_the_executable() {
+        let config = parse(r#"{"sidecarName": "my-app-backend"}"#)
+            .expect("parses")
+            .resolve()
+            .expect("valid");
+        let exe = std::env::current_exe().expect("exe");
+        assert_eq!(
+            config.sidecar_path,
+            exe.parent()
+                .expect("dir")
+                .join(format!("my-app-backend{}", std::env::consts::EXE_SUFFIX))
+        );
+        // An explicit path wins over the name.
+        let config = parse(r#"{"sidecarName": "my-app-backend", "sidecarPath": "/opt/x/backend"}"#)
+            .expect("parses")
+            .resolve()
+            .expect("valid");
+        assert_eq!(config.sidecar_path, PathBuf::from("/opt/x/backend"));
+        // The Builder's name overrides the file's.
+        let merged = parse(r#"{"sidecarName": "from-file"}"#)
+            .expect("parses")
+            .merged_with(Config {
+                sidecar_name: Some("from-builder".into()),
+                ..Config::default()
+            });
+        assert_eq!(merged.sidecar_name.as_deref(), Some("from-builder"));
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err =
             parse(r#"{"healthCheckIntervalMs": 10, "helthCheck": 1}"#).expect_err("unknown key");
@@ -375,6 +437,11 @@ mod tests {
             (r#"{"env": {"A=B": "x"}}"#, "env"),
             (r#"{"sidecarPath": ""}"#, "sidecarPath"),
             (r#"{"logBuffer": 0}"#, "logBuffer"),
+            (r#"{"sidecarName": ""}"#, "sidecarName"),
+            (r#"{"sidecarName": "bin/backend"}"#, "sidecarName"),
+            (r#"{"sidecarName": "..\\backend"}"#, "sidecarName"),
+            (r#"{"sidecarName": ".."}"#, "sidecarName"),
+            (r#"{"sidecarName": "backend.exe"}"#, "sidecarName"),
         ] {
             let err = parse(json).expect("parses").resolve().expect_err(json);
             assert_eq!(err.code(), "CONFIG");

@@ -134,6 +134,9 @@ impl Builder {
     setters! { into:
         /// Path of the sidecar binary (`sidecarPath`).
         sidecar_path: std::path::PathBuf,
+        /// The sidecar's base name beside the app executable, matching the build helper's
+        /// `Builder::name()` (`sidecarName`).
+        sidecar_name: String,
         /// The backend's data directory, an absolute path (`dataDir`).
         data_dir: std::path::PathBuf,
         /// Extra sidecar arguments (`args`).

@@ -61,17 +61,29 @@ async fn a_non_executable_binary_is_spawn_failed() {
 async fn a_binary_for_another_architecture_is_spawn_failed() {
     let dir = scratch();
     let path = dir.path().join("anysync-backend");
-    // An ELF header for a machine this host cannot run, executable bit set.
+    // An ELF header for a machine this host cannot run (chosen relative to the host, so the test
+    // means the same on x86-64 and on AArch64), executable bit set.
+    let machine = foreign_elf_machine();
+    let host = match std::env::consts::ARCH {
+        "x86_64" => Some(62),
+        "aarch64" => Some(183),
+        _ => None,
+    };
+    assert_ne!(Some(machine), host, "a foreign machine type");
     let mut elf = vec![
-        0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0xb7, 0,
+        0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
     ];
+    elf.extend_from_slice(&machine.to_le_bytes());
     elf.resize(64, 0);
     std::fs::write(&path, elf).expect("write");
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let (code, message) = first_failure(&path, |_| {}).await;
     assert_eq!(code, "SPAWN_FAILED", "{message}");
-    assert!(message.contains("machine type 183"), "{message}");
+    assert!(
+        message.contains(&format!("machine type {machine},")),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +203,23 @@ async fn a_crash_loop_ends_in_failed_and_restart_recovers() {
     restarts.dedup();
     assert_eq!(restarts, [1, 2, 3], "one Restarting episode per restart");
 
-    // Still failed a while later: no restarts behind the caller's back.
+    // Still failed a while later: no restarts behind the caller's back. The wait is real: many
+    // health-check intervals (100 ms) and the longest backoff (200 ms) over, polled throughout.
+    let statuses_when_failed = recorder.statuses.lock().expect("lock").len();
+    holds_for(
+        "Failed, with no restart behind the caller's back",
+        Duration::from_millis(1_500),
+        || {
+            let status = supervisor.status();
+            status.state == State::Failed && status.restarts == 3 && status.pid.is_none()
+        },
+    )
+    .await;
+    assert_eq!(
+        recorder.statuses.lock().expect("lock").len(),
+        statuses_when_failed,
+        "no status change while failed"
+    );
     let err = supervisor.ping("x".into()).await.expect_err("failed");
     assert_eq!(err.code(), "SIDECAR_FAILED");
     assert!(err.to_string().contains("restart()"), "{err}");

@@ -90,7 +90,11 @@ async fn starts_handshakes_and_answers_ping_and_health() {
         "a normal stop is the backend's clean exit, not a kill: {exit:?}"
     );
     assert_eq!(supervisor.status().state, State::Stopped);
-    assert!(!alive(pid), "sidecar pid {pid} must be gone after shutdown");
+    assert!(
+        reaped(pid),
+        "sidecar pid {pid} must be gone (reaped, not a zombie) after shutdown: {:?}",
+        proc_state(pid)
+    );
     assert_eq!(recorder.states().last(), Some(&State::Stopped));
     let err = supervisor.ping("after".into()).await.expect_err("stopped");
     assert_eq!(err.code(), "NOT_RUNNING");
@@ -147,7 +151,11 @@ async fn sigkill_of_the_sidecar_restarts_it_with_a_new_pid() {
             .message,
         "after the crash"
     );
-    assert!(!alive(first));
+    assert!(
+        reaped(first),
+        "the crashed backend was reaped: {:?}",
+        proc_state(first)
+    );
     supervisor.shutdown().await;
 }
 
@@ -204,7 +212,11 @@ async fn a_hung_sidecar_is_found_unhealthy_and_replaced() {
         replaced.last_error.expect("recorded").code,
         "DEADLINE_EXCEEDED"
     );
-    assert!(!alive(hung), "the hung process was killed");
+    assert!(
+        reaped(hung),
+        "the hung process was killed and reaped: {:?}",
+        proc_state(hung)
+    );
     supervisor.ping("fresh".into()).await.expect("ping");
     supervisor.shutdown().await;
 }
@@ -216,7 +228,11 @@ async fn restart_replaces_a_running_backend() {
     let status = supervisor.restart().await.expect("restarted");
     assert_eq!(status.state, State::Running);
     assert_ne!(status.pid, Some(first));
-    assert!(!alive(first), "the old backend was stopped");
+    assert!(
+        reaped(first),
+        "the old backend was stopped and reaped: {:?}",
+        proc_state(first)
+    );
     supervisor.ping("again".into()).await.expect("ping");
     supervisor.shutdown().await;
 }
@@ -475,8 +491,10 @@ async fn dropping_the_supervisor_stops_the_sidecar() {
         .pid
         .expect("pid");
     drop(supervisor);
-    eventually("the sidecar to stop", Duration::from_secs(5), || {
-        (!alive(pid)).then_some(())
-    })
+    eventually(
+        "the sidecar to stop and be reaped",
+        Duration::from_secs(5),
+        || reaped(pid).then_some(()),
+    )
     .await;
 }

@@ -1,9 +1,11 @@
 //! Soak and chaos against the real Go sidecar through the public `Supervisor` API.
 //!
 //! - `calls_under_chaos_get_their_own_answer_or_a_typed_error`: 16 callers ping for a fixed budget
-//!   (`ANYSYNC_SOAK_SECS`, default 20 s) while a chaos loop SIGKILLs or SIGSTOPs the sidecar at
-//!   random moments. Every call answers its own echo or fails with a code a caller can act on, within
-//!   its deadline; the supervisor ends `Running`.
+//!   (`ANYSYNC_SOAK_SECS`, default 20 s) while a chaos loop SIGKILLs or SIGSTOPs the sidecar or calls
+//!   `restart()` at random moments. Every call answers its own echo or fails with a code a caller
+//!   can act on, within its deadline (a manual restart publishes Restarting, never Stopping, so no
+//!   call fails NOT_RUNNING); every `restart()` returns a new running backend within its bound; the
+//!   supervisor ends `Running`.
 //! - `host_fds_and_threads_stay_flat_across_100_restarts`: the host process does not leak file
 //!   descriptors or threads across sidecar incarnations.
 //!
@@ -108,13 +110,20 @@ async fn caller(
 enum Chaos {
     Kill,
     Stop,
+    /// `Supervisor::restart()`, as the app (or its front end) asks for it.
+    Restart,
 }
 
-/// Kills or freezes the running sidecar at random moments until `until`; returns each action with the
-/// time from the signal until a new sidecar was running, and every pid it hit.
-async fn chaos(supervisor: Arc<Supervisor>, until: Instant) -> (Vec<(Chaos, Duration)>, Vec<u32>) {
+/// Kills, freezes or restarts the running sidecar at random moments until `until`; returns each
+/// action with the time from it until a new sidecar was running, every pid it hit, and what went
+/// wrong with a `restart()` (an error, a late answer, or an answer that is not a new running backend).
+async fn chaos(
+    supervisor: Arc<Supervisor>,
+    until: Instant,
+) -> (Vec<(Chaos, Duration)>, Vec<u32>, Vec<String>) {
     let mut recoveries = Vec::new();
     let mut victims = Vec::new();
+    let mut restart_failures = Vec::new();
     while Instant::now() < until {
         let pid = running_pid(&supervisor).await;
         // Pacing, not synchronisation: sometimes at once (a crash right after a restart exercises the
@@ -128,14 +137,40 @@ async fn chaos(supervisor: Arc<Supervisor>, until: Instant) -> (Vec<(Chaos, Dura
         if Instant::now() >= until {
             break;
         }
-        let action = if fastrand::u8(..10) < 7 {
-            Chaos::Kill
-        } else {
-            Chaos::Stop
+        // The first action is always a restart(), so that every soak, however short, has one.
+        let action = match fastrand::u8(..10) {
+            _ if recoveries.is_empty() => Chaos::Restart,
+            0..=4 => Chaos::Kill,
+            5..=6 => Chaos::Stop,
+            _ => Chaos::Restart,
         };
         let sig = match action {
             Chaos::Kill => libc::SIGKILL,
             Chaos::Stop => libc::SIGSTOP,
+            Chaos::Restart => {
+                let asked = Instant::now();
+                let bound = supervisor.restart_bound();
+                let outcome = supervisor.restart().await;
+                let took = asked.elapsed();
+                victims.push(pid);
+                match outcome {
+                    Ok(status) if status.state == State::Running && status.pid != Some(pid) => {}
+                    Ok(status) => restart_failures.push(format!(
+                        "restart() of pid {pid} answered {status:?}, not a new running backend"
+                    )),
+                    Err(error) => restart_failures.push(format!(
+                        "restart() of pid {pid} failed with {}: {error}",
+                        error.code()
+                    )),
+                }
+                if took > bound + DEADLINE_SLACK {
+                    restart_failures.push(format!(
+                        "restart() of pid {pid} took {took:?}, past its {bound:?} bound"
+                    ));
+                }
+                recoveries.push((action, took));
+                continue;
+            }
         };
         let signalled = Instant::now();
         if !send(pid, sig) {
@@ -153,7 +188,7 @@ async fn chaos(supervisor: Arc<Supervisor>, until: Instant) -> (Vec<(Chaos, Dura
         .await;
         recoveries.push((action, signalled.elapsed()));
     }
-    (recoveries, victims)
+    (recoveries, victims, restart_failures)
 }
 
 fn summary(samples: &mut [Duration]) -> String {
@@ -194,7 +229,7 @@ async fn calls_under_chaos_get_their_own_answer_or_a_typed_error() {
     let callers: Vec<_> = (0..CALLERS)
         .map(|id| tokio::spawn(caller(id, supervisor.clone(), until, stop.clone())))
         .collect();
-    let (recoveries, victims) = chaos(supervisor.clone(), until).await;
+    let (recoveries, victims, restart_failures) = chaos(supervisor.clone(), until).await;
     stop.store(true, Ordering::Relaxed);
 
     let mut total = CallerReport::default();
@@ -235,10 +270,14 @@ async fn calls_under_chaos_get_their_own_answer_or_a_typed_error() {
         total.calls, total.ok, total.errors, total.slowest
     );
     println!(
-        "chaos actions {} (SIGKILL {}, SIGSTOP {}), supervisor restarts {}",
+        "chaos actions {} (SIGKILL {}, SIGSTOP {}, restart() {}), supervisor restarts {}",
         recoveries.len(),
         recoveries.iter().filter(|(k, _)| *k == Chaos::Kill).count(),
         recoveries.iter().filter(|(k, _)| *k == Chaos::Stop).count(),
+        recoveries
+            .iter()
+            .filter(|(k, _)| *k == Chaos::Restart)
+            .count(),
         status.restarts
     );
     println!(
@@ -247,6 +286,7 @@ async fn calls_under_chaos_get_their_own_answer_or_a_typed_error() {
     );
     println!("  after SIGKILL: {}", by_kind(Chaos::Kill));
     println!("  after SIGSTOP: {}", by_kind(Chaos::Stop));
+    println!("  restart() calls: {}", by_kind(Chaos::Restart));
 
     assert!(
         total.violations.is_empty(),
@@ -260,12 +300,21 @@ async fn calls_under_chaos_get_their_own_answer_or_a_typed_error() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    assert!(
+        restart_failures.is_empty(),
+        "restart() under chaos:\n{}",
+        restart_failures.join("\n")
+    );
     assert_eq!(
         status.state,
         State::Running,
         "chaos must not end in Failed: {status:?}"
     );
     assert!(!recoveries.is_empty(), "the chaos loop acted at least once");
+    assert!(
+        recoveries.iter().any(|(k, _)| *k == Chaos::Restart),
+        "restart() was part of the chaos"
+    );
     assert!(
         status.restarts as usize >= recoveries.len(),
         "every chaos action caused a restart: {} restarts for {} actions",
@@ -275,9 +324,14 @@ async fn calls_under_chaos_get_their_own_answer_or_a_typed_error() {
     assert!(total.ok > 0, "some calls succeeded between the crashes");
 
     supervisor.shutdown().await;
-    // Killed and frozen backends alike are gone: the supervisor kills and reaps a frozen one.
+    // Killed, frozen and restarted backends alike are gone, reaped and not left as zombies: the
+    // supervisor kills and reaps a frozen one, and stops and reaps a restarted one.
     for pid in victims {
-        assert!(!alive(pid), "chaos victim pid {pid} is still alive");
+        assert!(
+            reaped(pid),
+            "chaos victim pid {pid} is not gone: {:?}",
+            proc_state(pid)
+        );
     }
 }
 

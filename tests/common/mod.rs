@@ -177,16 +177,77 @@ pub async fn state_reached(supervisor: &Supervisor, state: State, timeout: Durat
     .await
 }
 
-/// Whether a process with this pid exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
+/// What `/proc` says about a pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcState {
+    /// Running, sleeping or stopped: the program still exists.
+    Running,
+    /// Exited, but its parent has not reaped it yet (`Z`): it runs no more, yet a supervisor that
+    /// never waits for its children leaves these behind.
+    Zombie,
+    /// No such process: exited and reaped.
+    Gone,
+}
+
+/// The state of `pid`, from `/proc/<pid>/stat`.
+pub fn proc_state(pid: u32) -> ProcState {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state is the first field after the parenthesised command name.
-        Ok(stat) => {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                != Some("Z")
+        Ok(stat) => match stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+        {
+            Some("Z" | "X") => ProcState::Zombie,
+            _ => ProcState::Running,
+        },
+        Err(_) => ProcState::Gone,
+    }
+}
+
+/// Whether the program still runs: a zombie does not (it has exited; only its exit status is left).
+/// For "the sidecar was stopped and reaped", use [`reaped`], which a zombie does not satisfy.
+pub fn alive(pid: u32) -> bool {
+    proc_state(pid) == ProcState::Running
+}
+
+/// Whether the process is gone altogether: exited *and* reaped by its parent, so that neither the
+/// program nor a zombie is left. (A pid is not reused by the kernel until it is reaped, and not
+/// within these tests' lifetimes in practice.)
+pub fn reaped(pid: u32) -> bool {
+    proc_state(pid) == ProcState::Gone
+}
+
+/// Asserts that `check` holds at every poll (every 20 ms) for the whole of `interval`: a real wait,
+/// not a single look, bounded by the interval's deadline.
+pub async fn holds_for(what: &str, interval: Duration, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    let deadline = started + interval;
+    let mut polls = 0u32;
+    loop {
+        assert!(
+            check(),
+            "{what} stopped holding after {:?} of {interval:?}",
+            started.elapsed()
+        );
+        polls += 1;
+        if Instant::now() >= deadline {
+            break;
         }
-        Err(_) => false,
+        tokio::time::sleep(Duration::from_millis(20).min(deadline - Instant::now())).await;
+    }
+    assert!(
+        polls >= 2 && started.elapsed() >= interval,
+        "{what}: waited the whole interval"
+    );
+}
+
+/// The ELF `e_machine` of an architecture other than this host's, so that a binary for it is
+/// foreign wherever the tests run: AArch64 (183) except on AArch64 hosts, which get x86-64 (62).
+pub fn foreign_elf_machine() -> u16 {
+    if std::env::consts::ARCH == "aarch64" {
+        62
+    } else {
+        183
     }
 }
 
