@@ -62,7 +62,7 @@ fn run_until_exit(app: App<MockRuntime>) -> u32 {
 #[test]
 fn the_exit_hook_stops_the_backend_on_tauris_own_runtime() {
     let pid = run_until_exit(app());
-    assert!(!alive(pid), "the backend {pid} is gone");
+    assert!(reaped(pid), "the backend {pid} is gone and reaped, not a zombie");
 }
 
 /// Not a test on its own: the app of `..._on_the_apps_own_runtime`, in a process of its own. Like
@@ -111,5 +111,5 @@ fn the_exit_hook_stops_the_backend_on_the_apps_own_runtime() {
                 .map(|(_, p)| p.trim().parse().expect("pid"))
         })
         .expect("the host reports its backend");
-    assert!(!alive(pid), "the backend {pid} is gone");
+    assert!(reaped(pid), "the backend {pid} is gone and reaped, not a zombie");
 }
