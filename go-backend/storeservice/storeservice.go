@@ -3,12 +3,16 @@
 // messages and nothing else. Errors keep the store's errs kinds; package
 // backend turns them into gRPC codes.
 //
-// Register it on the backend with
+// It is public so that an app's own backend (a module of its own, which
+// cannot import go-backend/internal) can serve the store beside its
+// services; the store itself stays in internal/store. Register it on the
+// backend with
 //
-//	backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.FromSettings(store.Options{}))
+//	backend.GRPCService(&anysyncv1.StoreService_ServiceDesc, storeservice.FromSettings(storeservice.Options{}))
 //
-// which opens the spaces under the backend's dataDir setting, or with New for
-// a directory of the caller's choosing.
+// which opens the spaces under the backend's dataDir setting
+// (ANYSYNC_DATA_DIR, which the Tauri plugin sets to app_data_dir()/anysync),
+// or with New for a directory of the caller's choosing.
 //
 // The backend calls Close after the server stopped: it closes every space.
 package storeservice
@@ -24,6 +28,11 @@ import (
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/store"
 )
 
+// Options tunes the store: MaxDocBytes bounds a document's JSON text (0
+// means the default, 1 MiB), Readers is the number of read connections per
+// space (0 means 4). The zero value is the default store.
+type Options = store.Options
+
 // Service implements anysyncv1.StoreServiceServer. It is safe for
 // concurrent use.
 type Service struct {
@@ -34,7 +43,7 @@ type Service struct {
 
 	// fromSettings: the store opens in Configure, under the backend's dataDir.
 	fromSettings bool
-	opts         store.Options
+	opts         Options
 }
 
 var _ anysyncv1.StoreServiceServer = (*Service)(nil)
@@ -42,14 +51,14 @@ var _ anysyncv1.StoreServiceServer = (*Service)(nil)
 // New returns the service of the spaces under dataDir. With no dataDir, or
 // when the directory cannot be created, every call fails with the reason
 // (FAILED_PRECONDITION naming the dataDir option).
-func New(dataDir string, opts store.Options) *Service {
+func New(dataDir string, opts Options) *Service {
 	st, err := open(dataDir, opts)
 	return &Service{st: st, err: err}
 }
 
 // FromSettings returns the service of the spaces under the backend's dataDir
 // setting: the backend hands it over through Configure before serving.
-func FromSettings(opts store.Options) *Service {
+func FromSettings(opts Options) *Service {
 	return &Service{fromSettings: true, opts: opts, err: errs.New(errs.FailedPrecondition, "the document store was not configured")}
 }
 
@@ -66,7 +75,7 @@ func (s *Service) Configure(settings backend.Settings) error {
 	return nil
 }
 
-func open(dataDir string, opts store.Options) (*store.Store, error) {
+func open(dataDir string, opts Options) (*store.Store, error) {
 	st, err := store.Open(dataDir, opts)
 	if err != nil && errs.KindOf(err) == errs.Unknown {
 		err = errs.Wrap(errs.FailedPrecondition, err, "the document store's data directory (dataDir, ANYSYNC_DATA_DIR, --data-dir) is unusable")

@@ -17,7 +17,7 @@ import (
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/backendtest"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/store"
-	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/storeservice"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/storeservice"
 )
 
 // start serves the store as the shipped backend does: FromSettings, with the

@@ -1,6 +1,7 @@
 /**
  * The TypeScript API of tauri-plugin-anysync: call the app's supervised Go backend through
- * generated clients, watch its status and logs, and handle its errors by code.
+ * generated clients, keep documents in its store (`openSpace`), watch its status and logs, and handle
+ * its errors by code.
  *
  * ```ts
  * import { AnysyncError, createAnysyncClient, HealthService, onStatus } from "tauri-plugin-anysync-api";
@@ -31,6 +32,28 @@ export {
   PingResponseSchema,
 } from "./proto.js";
 export type { HealthCheckRequest, HealthCheckResponse, PingRequest, PingResponse } from "./proto.js";
+export { deleteSpace, listSpaces, openSpace } from "./store.js";
+export type {
+  BatchOp,
+  Change,
+  ChangeKind,
+  Collection,
+  DocMeta,
+  Explanation,
+  Filter,
+  FindOptions,
+  FindResult,
+  IndexInfo,
+  IndexOptions,
+  Modifiers,
+  NewDoc,
+  OpenSpaceOptions,
+  Sort,
+  Space,
+  StoredDoc,
+  WatchOptions,
+  WriteOptions,
+} from "./store.js";
 export { anysyncTransport } from "./transport.js";
 export type { AnysyncTransportOptions } from "./transport.js";
 export type { ErrorDetails, ErrorInfo, LogLevel, LogRecord, State, Status } from "./types.js";

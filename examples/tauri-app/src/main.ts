@@ -16,11 +16,14 @@ import {
   restart,
   type LogRecord,
   type Status,
+  anysyncTransport,
+  openSpace,
 } from "tauri-plugin-anysync-api";
 
 import { Channel } from "@tauri-apps/api/core";
 
 import { CounterService, type Counter } from "./gen/example/v1/counter_pb.js";
+import { setupNotes, type NotesHooks } from "./notes.js";
 
 /** The example's own service, through the client generated from its .proto. */
 const counter = createAnysyncClient(CounterService);
@@ -37,10 +40,23 @@ declare global {
       health: AnysyncClient<typeof HealthService>;
       Channel: typeof Channel;
       onStatus: typeof onStatus;
+      /** The notes panel (src/notes.ts): its collection, the changes its live list applied. */
+      notes: NotesHooks;
+      /** The store layer and the transport factory, for a second client beside the page's. */
+      openSpace: typeof openSpace;
+      anysyncTransport: typeof anysyncTransport;
     };
   }
 }
-window.anysyncExample = { counter, health: createAnysyncClient(HealthService), Channel, onStatus };
+window.anysyncExample = {
+  counter,
+  health: createAnysyncClient(HealthService),
+  Channel,
+  onStatus,
+  notes: setupNotes(),
+  openSpace,
+  anysyncTransport,
+};
 
 /** Most state-history entries and log records kept on the page. */
 const MAX_HISTORY = 50;
