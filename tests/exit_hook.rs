@@ -62,7 +62,10 @@ fn run_until_exit(app: App<MockRuntime>) -> u32 {
 #[test]
 fn the_exit_hook_stops_the_backend_on_tauris_own_runtime() {
     let pid = run_until_exit(app());
-    assert!(reaped(pid), "the backend {pid} is gone and reaped, not a zombie");
+    assert!(
+        reaped(pid),
+        "the backend {pid} is gone and reaped, not a zombie"
+    );
 }
 
 /// Not a test on its own: the app of `..._on_the_apps_own_runtime`, in a process of its own. Like
@@ -111,5 +114,8 @@ fn the_exit_hook_stops_the_backend_on_the_apps_own_runtime() {
                 .map(|(_, p)| p.trim().parse().expect("pid"))
         })
         .expect("the host reports its backend");
-    assert!(reaped(pid), "the backend {pid} is gone and reaped, not a zombie");
+    assert!(
+        reaped(pid),
+        "the backend {pid} is gone and reaped, not a zombie"
+    );
 }
