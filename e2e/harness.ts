@@ -147,11 +147,13 @@ export async function startDriver(): Promise<Driver> {
   let running = true;
   void exited.then(() => (running = false));
 
+  // tauri-driver listens at once and starts WebKitWebDriver beside it; a session requested before
+  // the native driver listens gets its connection dropped (UND_ERR_SOCKET), so wait for both.
   await waitFor(
-    `tauri-driver on ${DRIVER_HOST}:${DRIVER_PORT} (log: ${logPath})`,
+    `tauri-driver on ${DRIVER_HOST}:${DRIVER_PORT} and WebKitWebDriver on ${String(DRIVER_PORT + 1)} (log: ${logPath})`,
     async () => {
       if (!running) throw new Error(`tauri-driver exited; see ${logPath}`);
-      return portAccepts(DRIVER_PORT);
+      return (await portAccepts(DRIVER_PORT)) && (await portAccepts(DRIVER_PORT + 1));
     },
     { timeoutMs: 15_000 },
   );
@@ -179,26 +181,15 @@ export async function openApp(application = exampleAppBinary()): Promise<Browser
   if (!existsSync(application)) {
     throw new Error(`${application} is missing: run \`npm run build\` (or \`npm test -w e2e\`, which builds it)`);
   }
-  const open = () =>
-    remote({
-      hostname: DRIVER_HOST,
-      port: DRIVER_PORT,
-      logLevel: "warn",
-      connectionRetryTimeout: 60_000,
-      connectionRetryCount: 0,
-      // No browserName: WebKitGTK calls itself MiniBrowser and the capability match would fail.
-      capabilities: { "tauri:options": { application } } as WebdriverIO.Capabilities,
-    });
-  try {
-    return await open();
-  } catch (error) {
-    // tauri-driver sometimes drops the connection of the very first session request of a run
-    // (UND_ERR_SOCKET, nothing in its log) while the app did start; a second request works. Any
-    // other failure, or a second one, is the test's.
-    if (!String(error).includes("UND_ERR_SOCKET")) throw error;
-    console.error(`openApp: the session request failed (${String(error)}); trying once more`);
-    return open();
-  }
+  return remote({
+    hostname: DRIVER_HOST,
+    port: DRIVER_PORT,
+    logLevel: "warn",
+    connectionRetryTimeout: 60_000,
+    connectionRetryCount: 0,
+    // No browserName: WebKitGTK calls itself MiniBrowser and the capability match would fail.
+    capabilities: { "tauri:options": { application } } as WebdriverIO.Capabilities,
+  });
 }
 
 /** Waits until the example's page says it is ready (`<body data-ready="true">`, set by main.ts). */
