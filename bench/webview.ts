@@ -14,8 +14,8 @@
  *
  * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke]
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { openApp, startDriver, waitFor, type Browser } from "../e2e/harness.ts";
+import { writeFileSync } from "node:fs";
+import { openApp, parentPid, rssKib, startDriver, waitFor, type Browser } from "../e2e/harness.ts";
 
 interface BlockResult {
   /** Arrival times of the block's calls, microseconds since the Unix epoch. */
@@ -145,19 +145,6 @@ async function streamSample(browser: Browser, variant: "S0" | "G3", count: numbe
   return result.ms;
 }
 
-/** Resident memory of a process in KiB (Linux). */
-function rssKib(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.split(/\s+/)[1] ?? 0);
-}
-
-function parentPid(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
 /** Memory of the sidecar and the app before and after `stallMs` of a 64 KiB stream nobody reads. */
 async function stall(browser: Browser, stallMs: number): Promise<Record<string, number>> {
   const status = (await browser.execute(`return window.__TAURI_INTERNALS__.invoke("plugin:anysync|status")`)) as unknown as {
@@ -165,6 +152,7 @@ async function stall(browser: Browser, stallMs: number): Promise<Record<string, 
   };
   const sidecar = status.pid;
   const app = parentPid(sidecar);
+  if (app === undefined) throw new Error(`the sidecar ${String(sidecar)} has no parent process`);
   const before = { sidecarKib: rssKib(sidecar), appKib: rssKib(app) };
   await browser.execute(`
     const iterator = window.anysyncExample.counter.tick({ count: 0n, intervalMs: 0, payloadBytes: 65536 })[Symbol.asyncIterator]();

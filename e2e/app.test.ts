@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../scripts/lib.ts";
-import { isRunning, openApp, outDir, processName, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
+import { isRunning, openApp, outDir, parentPid, processName, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
 
 /** The page as the tests see it: one round trip per poll. */
 interface Snapshot {
@@ -231,14 +231,3 @@ describe("example app", { timeout: 300_000 }, () => {
     t.diagnostic(`closed: sidecar ${s.pid} gone ${sidecarGoneMs} ms after the session ended, app ${appPid} gone too`);
   });
 });
-
-/** The parent pid of a process (Linux /proc), or undefined. */
-function parentPid(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[1]);
-  } catch {
-    return undefined;
-  }
-}

@@ -9,9 +9,8 @@
  * scripts below run in the page and return plain JSON (bigints become numbers).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { isRunning, openApp, pageReady, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
+import { isRunning, openApp, pageReady, parentPid, rssKib, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
 
 let driver: Driver | undefined;
 let browser: Browser | undefined;
@@ -75,15 +74,7 @@ async function sidecarPid(): Promise<number> {
 
 /** Resident memory of a process in MiB (Linux). */
 function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
-}
-
-function parentPid(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  return rssKib(pid) / 1024;
 }
 
 describe("generated clients over the generic path", { timeout: 600_000 }, () => {
@@ -198,6 +189,7 @@ describe("generated clients over the generic path", { timeout: 600_000 }, () => 
   it("a stalled consumer blocks Go's Send: memory stays flat in the sidecar and the app", async (t) => {
     const pid = await sidecarPid();
     const appPid = parentPid(pid);
+    assert.ok(appPid, `the sidecar ${pid} has a parent`);
     const base = await stats();
     await inPage(`
       const iterator = counter.tick({ count: 0n, intervalMs: 0, payloadBytes: 65536 })[Symbol.asyncIterator]();

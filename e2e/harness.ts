@@ -94,6 +94,25 @@ export function processName(pid: number): string | undefined {
   }
 }
 
+/** The parent pid of a process (Linux /proc), or undefined when it is gone. */
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 4, after the parenthesised command name (which may itself contain spaces).
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory of a process in KiB (Linux /proc `VmRSS`). */
+export function rssKib(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
 function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: DRIVER_HOST, port });

@@ -699,7 +699,8 @@ mod liveness_tests {
         alive
     }
 
-    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    /// One HTTP/2 frame: 24-bit length, type, no flags, stream 0.
+    pub(super) fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
         let len = payload.len();
         let mut out = vec![
             (len >> 16) as u8,
@@ -735,8 +736,14 @@ mod liveness_tests {
         let mut child = std::process::Command::new("true").spawn().expect("true");
         let liveness = Liveness::new(child.id());
         // Exited, not reaped (no wait yet): a zombie, whose port would already be free.
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(!liveness.alive());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while liveness.alive() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "an exited, unreaped child still counts as alive"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let mut connector = IncarnationConnector { addr, liveness };
         let refused = tonic::codegen::Service::call(&mut connector, Uri::from_static("http://x"))
             .await
@@ -751,24 +758,8 @@ mod liveness_tests {
 
 #[cfg(test)]
 mod frame_tests {
+    use super::liveness_tests::frame;
     use super::FrameScanner;
-
-    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-        let len = payload.len();
-        let mut out = vec![
-            (len >> 16) as u8,
-            (len >> 8) as u8,
-            len as u8,
-            kind,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ];
-        out.extend_from_slice(payload);
-        out
-    }
 
     #[test]
     fn goaway_is_found_across_frames_and_reads() {
