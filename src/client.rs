@@ -604,7 +604,16 @@ fn deadline_reset(status: &tonic::Status, elapsed: Duration, timeout: Duration) 
     false
 }
 
+/// The message of the UNAVAILABLE status a stopping backend refuses a call with before any handler
+/// ran (go-backend/README.md, the stop): nothing of the call was done, so it may go to the next
+/// incarnation.
+const REFUSED_WHEN_STOPPING: &str =
+    "the backend is shutting down: the call was not started; call again once the backend has restarted";
+
 fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() == tonic::Code::Unavailable && status.message() == REFUSED_WHEN_STOPPING {
+        return true;
+    }
     let mut source = std::error::Error::source(status);
     while let Some(error) = source {
         if let Some(io) = error.downcast_ref::<std::io::Error>() {
@@ -796,6 +805,17 @@ mod tests {
             let error = classify(status, TIMEOUT);
             assert_eq!(error.code(), crate::error::GrpcCode::from(code).as_str());
         }
+    }
+
+    #[test]
+    fn only_a_call_the_stop_refused_before_its_handler_counts_as_never_sent() {
+        assert!(never_sent(&tonic::Status::unavailable(
+            REFUSED_WHEN_STOPPING
+        )));
+        // Cut while its handler ran: it may have done something, so it is not sent again.
+        let ended = "the backend is shutting down: the call was ended; call again once the backend has restarted";
+        assert!(!never_sent(&tonic::Status::unavailable(ended)));
+        assert!(!never_sent(&tonic::Status::internal(REFUSED_WHEN_STOPPING)));
     }
 
     #[test]

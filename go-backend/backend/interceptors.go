@@ -73,7 +73,7 @@ func (in *interceptors) authTap(ctx context.Context, info *tap.Info) (context.Co
 		return ctx, authStatus(err)
 	}
 	if in.srv.isStopping() {
-		return ctx, unavailableWhenStopping
+		return ctx, refusedWhenStopping
 	}
 	if in.srv.methods[info.FullMethodName] {
 		return in.srv.streamContext(ctx), nil

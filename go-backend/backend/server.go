@@ -342,6 +342,14 @@ func (s *server) streamContext(ctx context.Context) context.Context {
 var unavailableWhenStopping = status.Error(codes.Unavailable,
 	"the backend is shutting down: the call was ended; call again once the backend has restarted")
 
+// refusedWhenStoppingMessage is the message of the UNAVAILABLE status a call gets
+// when the stop refused it before any handler ran. A client may send such a
+// call again to the next incarnation: nothing of it was done. The plugin
+// matches it exactly (docs/call-path.md), so it is part of the protocol.
+const refusedWhenStoppingMessage = "the backend is shutting down: the call was not started; call again once the backend has restarted"
+
+var refusedWhenStopping = status.Error(codes.Unavailable, refusedWhenStoppingMessage)
+
 // callTracker counts the handlers running, to learn when none is left.
 type callTracker struct {
 	mu      sync.Mutex

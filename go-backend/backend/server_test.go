@@ -397,8 +397,10 @@ func TestShutdown(t *testing.T) {
 		f := newFixture(t, fixtureOptions{})
 		f.srv.stop(ErrShuttingDown) // the first step of shutdown, alone
 		_, err := pb.NewHealthServiceClient(f.conn(t)).Ping(authed(t), &pb.PingRequest{})
-		if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "shutting down") {
-			t.Fatalf("Ping during the stop = %v", err)
+		// The exact message: the plugin sends such a call again to the next
+		// incarnation, and only such a call.
+		if st := status.Convert(err); st.Code() != codes.Unavailable || st.Message() != refusedWhenStoppingMessage {
+			t.Fatalf("Ping during the stop = %v, want UNAVAILABLE %q", err, refusedWhenStoppingMessage)
 		}
 	})
 }
