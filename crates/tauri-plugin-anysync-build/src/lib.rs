@@ -74,10 +74,13 @@
 //! An app with its own Go backend (its own services on the plugin's public `backend` package) points
 //! the helper at its module: `Builder::new().go_dir("../backend").package(".").build()`.
 //!
-//! Without Go, set `ANYSYNC_SIDECAR=/path/to/prebuilt/anysync-backend`: that file is checked and
-//! copied instead (it must be built for the same target).
+//! Without Go, set `ANYSYNC_SIDECAR=/path/to/prebuilt/anysync-backend`: that file is copied instead,
+//! once its header shows an executable of the target's format and CPU ([`executable::check`]; a
+//! file for another target, a script or a text file fails the build saying what it is).
 
 #![warn(missing_docs)]
+
+pub mod executable;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -669,7 +672,7 @@ impl Builder {
             .or_else(|| self.prebuilt.clone())
         {
             directives.push(format!("cargo:rerun-if-changed={}", prebuilt.display()));
-            let modified = check_prebuilt(&prebuilt)?;
+            let modified = check_prebuilt(&prebuilt, &slices, &triple)?;
             let staged = staging_path(&out_dir, &file_name);
             fs::copy(&prebuilt, &staged)
                 .map_err(io_error("copy the prebuilt sidecar to", &staged))?;
@@ -910,8 +913,9 @@ fn finish(staged: &Path, output: &Path, modified: Option<SystemTime>) -> Result<
     })
 }
 
-/// Checks that a prebuilt sidecar is an executable file; returns its modification time.
-fn check_prebuilt(path: &Path) -> Result<Option<SystemTime>> {
+/// Checks that a prebuilt sidecar is an executable file for `targets` (its format and CPU, read
+/// from its header); returns its modification time.
+fn check_prebuilt(path: &Path, targets: &[GoTarget], triple: &str) -> Result<Option<SystemTime>> {
     let bad = |problem: String| Error::BadPrebuilt {
         path: path.to_owned(),
         problem,
@@ -927,6 +931,15 @@ fn check_prebuilt(path: &Path) -> Result<Option<SystemTime>> {
             return Err(bad("is not executable (chmod +x it)".into()));
         }
     }
+    let mut start = Vec::with_capacity(executable::HEADER_LEN);
+    fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read as _;
+            file.take(executable::HEADER_LEN as u64)
+                .read_to_end(&mut start)
+        })
+        .map_err(|e| bad(format!("cannot be read ({e})")))?;
+    executable::check(&start, targets, triple).map_err(bad)?;
     Ok(meta.modified().ok())
 }
 
@@ -1029,6 +1042,7 @@ fn go_directive(go_mod: &Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::executable::tests::{elf, macho, pe};
     use super::*;
     use std::collections::HashMap;
     use std::ffi::OsString;
@@ -1206,7 +1220,7 @@ mod tests {
             }
         }
         // A prebuilt file is still copied for such a target.
-        let prebuilt = fx.write("prebuilt/anysync-backend", "#!/bin/sh\n");
+        let prebuilt = fx.write("prebuilt/anysync-backend", macho(0x0100_000c, 2));
         make_executable(&prebuilt, true);
         fx.env.insert(PREBUILT_ENV, prebuilt.into_os_string());
         let built = fx
@@ -1240,7 +1254,7 @@ mod tests {
         assert!(matches!(err, Error::GoNotFound { .. }), "{err}");
         // Mapped from the cfg: a Windows sidecar, named after the triple.
         let output = fx.path("app/binaries/anysync-backend-x86_64-acme-board.exe");
-        let prebuilt = fx.write("prebuilt/anysync-backend.exe", "MZ");
+        let prebuilt = fx.write("prebuilt/anysync-backend.exe", pe(0x8664, 0x0022));
         make_executable(&prebuilt, true);
         fx.env.insert(PREBUILT_ENV, prebuilt.into_os_string());
         let built = fx.run(Builder::new().go_dir(&go_dir)).expect("copied");
@@ -1356,6 +1370,7 @@ mod tests {
             fx.path("app/binaries/anysync-backend-universal-apple-darwin")
         );
         let fat = fs::read(&built.path).expect("output");
+        executable::check(&fat, &UNIVERSAL_SLICES, UNIVERSAL_MACOS).expect("a universal sidecar");
         let arches = fat_arches(&fat);
         assert_eq!(
             arches.iter().map(|a| a[0]).collect::<Vec<_>>(),
@@ -1457,7 +1472,7 @@ mod tests {
             self.dir.path().join(rel)
         }
 
-        fn write(&self, rel: &str, text: &str) -> PathBuf {
+        fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> PathBuf {
             let path = self.path(rel);
             fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             fs::write(&path, text).expect("write");
@@ -1514,7 +1529,7 @@ mod tests {
     #[test]
     fn anysync_sidecar_is_checked_and_copied_without_go() {
         let mut fx = Fixture::new();
-        let prebuilt = fx.write("prebuilt/anysync-backend", "#!/bin/sh\necho prebuilt\n");
+        let prebuilt = fx.write("prebuilt/anysync-backend", elf(62, true, false, 3));
         make_executable(&prebuilt, true);
         fx.env
             .insert(PREBUILT_ENV, prebuilt.clone().into_os_string());
@@ -1575,6 +1590,59 @@ mod tests {
                     && message.contains(problem)
                     && message.contains(&format!("ANYSYNC_SIDECAR={}", path.display())),
                 "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn anysync_sidecar_must_be_built_for_the_target() {
+        // The fixture's target: x86_64-unknown-linux-gnu.
+        let mut fx = Fixture::new();
+        let target = "x86_64-unknown-linux-gnu";
+        for (name, bytes, says) in [
+            (
+                "text",
+                b"hi\n".to_vec(),
+                "is a 3-byte text file, not an executable (it starts with \"hi\"); \
+                 x86_64-unknown-linux-gnu needs an ELF executable for amd64",
+            ),
+            (
+                "script",
+                b"#!/bin/sh\nexec real-backend\n".to_vec(),
+                "is a script (#!/bin/sh); x86_64-unknown-linux-gnu needs an ELF executable for amd64",
+            ),
+            (
+                "arm64",
+                elf(183, true, false, 3),
+                "is an ELF executable for arm64; x86_64-unknown-linux-gnu needs an ELF executable \
+                 for amd64",
+            ),
+            (
+                "windows",
+                pe(0x8664, 0x0022),
+                "is a PE executable for amd64; x86_64-unknown-linux-gnu needs an ELF executable \
+                 for amd64",
+            ),
+        ] {
+            let prebuilt = fx.write(&format!("prebuilt/{name}"), bytes);
+            make_executable(&prebuilt, true);
+            fx.env.insert(PREBUILT_ENV, prebuilt.clone().into_os_string());
+            let err = fx
+                .run(Builder::new().go_binary(fx.path("no-such-go")))
+                .expect_err(name);
+            assert!(matches!(err, Error::BadPrebuilt { .. }), "{name}: {err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "ANYSYNC_SIDECAR={} {says}; point it at the anysync-backend executable built \
+                     for this target, or unset it to build the sidecar with Go",
+                    prebuilt.display()
+                ),
+                "{name}"
+            );
+            assert!(
+                !fx.path("app/binaries").join(format!("anysync-backend-{target}")).exists(),
+                "{name}: nothing copied"
             );
         }
     }
@@ -1662,6 +1730,9 @@ mod tests {
                 bytes.starts_with(magic),
                 "{triple}: not an executable for it"
             );
+            // The header check an ANYSYNC_SIDECAR file must pass reads Go's real output right.
+            executable::check(&bytes, &[target(triple)], triple)
+                .unwrap_or_else(|e| panic!("{triple}: {e}"));
             assert!(
                 mtime(&built.path) <= SystemTime::now()
                     && Some(mtime(&built.path)) == go_inputs(&go_dir).expect("walk").newest,
