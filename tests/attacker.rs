@@ -1513,3 +1513,239 @@ async fn parallel_connections(addr: SocketAddr) {
         ),
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A sustained flood of HEADERS without the token (the phase-0 review's 1.4 GB in 20 s).
+// ---------------------------------------------------------------------------------------------
+
+/// How long the flood lasts: the review measured the backend at 1.4 GB after this long.
+const FLOOD_FOR: Duration = Duration::from_secs(20);
+/// The bound of the sidecar's resident memory during the flood.
+const FLOOD_RSS_BOUND_KB: u64 = 64 * 1024;
+/// Connections flooding at once: below the server's cap, so the flood is not only turned away on
+/// accept (that is `parallel_connections`' case); each reconnects as soon as it is closed.
+const FLOOD_CONNECTIONS: usize = 48;
+/// The app's slowest call during the flood: 37-157 ms in our runs on a loaded 2-core machine.
+const FLOOD_SLOWEST_APP_CALL: Duration = Duration::from_secs(1);
+/// How far above its memory at rest the sidecar may stay a few seconds after the flood.
+const FLOOD_SETTLED_KB: u64 = 16 * 1024;
+
+/// One connection's worth of flood: the preface, an empty SETTINGS, then `pairs` HEADERS frames (a
+/// complete, well-formed call without a token, END_STREAM) each followed by RST_STREAM CANCEL, the
+/// pattern that let rejected streams pile up in grpc-go's control buffer.
+fn headers_flood_bytes(first_stream: u32, pairs: u32) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/anysync.v1.HealthService/Ping"),
+        (":authority", "127.0.0.1"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ] {
+        // HPACK literal without indexing, new name (RFC 7541 §6.2.2); every length is < 127.
+        block.push(0);
+        block.push(name.len() as u8);
+        block.extend(name.as_bytes());
+        block.push(value.len() as u8);
+        block.extend(value.as_bytes());
+    }
+    let frame = |out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]| {
+        out.extend(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend([kind, flags]);
+        out.extend(stream.to_be_bytes());
+        out.extend(payload);
+    };
+    let mut out = Vec::new();
+    for stream in (0..pairs).map(|i| first_stream + 2 * i) {
+        frame(&mut out, 0x1, 0x1 | 0x4, stream, &block); // HEADERS, END_STREAM | END_HEADERS
+        frame(&mut out, 0x3, 0, stream, &8u32.to_be_bytes()); // RST_STREAM, CANCEL
+    }
+    out
+}
+
+/// What the flood did, for the report.
+#[derive(Default)]
+struct FloodTotals {
+    connections: AtomicU64,
+    streams: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Floods `addr` from `FLOOD_CONNECTIONS` connections until `until`, never reading a byte.
+async fn headers_flood(addr: SocketAddr, until: Instant, totals: Arc<FloodTotals>) {
+    const PAIRS: u32 = 500;
+    let mut hello = PREFACE.to_vec();
+    hello.extend([0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+    let hello = Arc::new(hello);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..FLOOD_CONNECTIONS {
+        let (hello, totals) = (Arc::clone(&hello), Arc::clone(&totals));
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let Ok(Ok(mut tcp)) =
+                    tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await
+                else {
+                    continue;
+                };
+                totals.connections.fetch_add(1, Ordering::Relaxed);
+                if tcp.write_all(&hello).await.is_err() {
+                    continue;
+                }
+                let mut next = 1;
+                // Until the server closes the connection or stops reading it.
+                while Instant::now() < until {
+                    let batch = headers_flood_bytes(next, PAIRS);
+                    let write =
+                        tokio::time::timeout(Duration::from_millis(200), tcp.write_all(&batch));
+                    if !matches!(write.await, Ok(Ok(()))) {
+                        break;
+                    }
+                    totals
+                        .streams
+                        .fetch_add(u64::from(PAIRS), Ordering::Relaxed);
+                    totals
+                        .bytes
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    next += 2 * PAIRS;
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_second_headers_flood_without_the_token_stays_under_64_mb() {
+    let mut config = fast_config(&real_sidecar());
+    // As under the attack above: a loaded machine must not look like a dead backend.
+    config.health_check_interval_ms = Some(500);
+    config.health_check_timeout_ms = Some(2_000);
+    config.unhealthy_threshold = Some(3);
+    config.call_timeout_ms = Some(5_000);
+    let (supervisor, recorder) = start(resolve(config));
+    let status = state_reached(&supervisor, State::Running, Duration::from_secs(10)).await;
+    let pid = status.pid.expect("pid");
+    let addr: SocketAddr = status.addr.expect("addr").parse().expect("addr");
+    supervisor.ping("before".into()).await.expect("ping");
+    let rss_before = vm_rss_kb(pid).expect("VmRSS");
+    let records_before = recorder.logs.lock().expect("lock").len();
+
+    // The flood runs on its own threads, as another process would, so the app's calls below
+    // compete with it for the backend, not for this runtime.
+    let totals = Arc::new(FloodTotals::default());
+    let until = Instant::now() + FLOOD_FOR;
+    let flood = std::thread::spawn({
+        let totals = Arc::clone(&totals);
+        move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(headers_flood(addr, until, totals));
+        }
+    });
+
+    let (mut peak_rss, mut calls, mut slowest) = (rss_before, 0u64, Duration::ZERO);
+    let mut failures = Vec::new();
+    while !flood.is_finished() {
+        if let Some(rss) = vm_rss_kb(pid) {
+            peak_rss = peak_rss.max(rss);
+        }
+        calls += 1;
+        let message = format!("app call {calls} during the flood");
+        let started = Instant::now();
+        match supervisor.ping(message.clone()).await {
+            Ok(answer) if answer.message == message => {}
+            other => failures.push(format!("{message}: {other:?}")),
+        }
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    flood.join().expect("the flood");
+    peak_rss = peak_rss.max(status_kb(pid, "VmHWM").expect("VmHWM"));
+
+    // Memory comes back near where it was once the attacker is gone.
+    let left = Instant::now();
+    let settled = loop {
+        let rss = vm_rss_kb(pid).expect("VmRSS");
+        if rss <= rss_before + FLOOD_SETTLED_KB || left.elapsed() > Duration::from_secs(10) {
+            break rss;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let records: Vec<LogRecord> = recorder.logs.lock().expect("lock")[records_before..].to_vec();
+    let refusal_reports = records
+        .iter()
+        .filter(|r| r.message == REFUSED_REPORT)
+        .count();
+    println!(
+        "headers flood for {FLOOD_FOR:?} from {FLOOD_CONNECTIONS} connections at a time: {} \
+         connections, {} HEADERS+RST_STREAM pairs written to their sockets ({} MB); sidecar VmRSS {} MB before, \
+         peak {} MB (bound {} MB), {} MB {:?} after; {} records during it ({refusal_reports} \
+         refusal counts); app calls {calls}, failed {}, slowest {slowest:?}",
+        totals.connections.load(Ordering::Relaxed),
+        totals.streams.load(Ordering::Relaxed),
+        totals.bytes.load(Ordering::Relaxed) / 1_000_000,
+        rss_before / 1024,
+        peak_rss / 1024,
+        FLOOD_RSS_BOUND_KB / 1024,
+        settled / 1024,
+        left.elapsed(),
+        records.len(),
+        failures.len(),
+    );
+    assert!(
+        totals.connections.load(Ordering::Relaxed) > FLOOD_CONNECTIONS as u64,
+        "the server closed the flooding connections, so the flood reconnected"
+    );
+    assert!(
+        failures.is_empty(),
+        "the app's calls failed during the flood: {failures:#?}"
+    );
+    // Without the close after a first refused stream, the flooding connections keep grpc-go busy
+    // reading and refusing: the app's pings then took up to 4 s (29 in 20 s, against 800).
+    assert!(
+        slowest < FLOOD_SLOWEST_APP_CALL,
+        "the app's slowest call during the flood took {slowest:?} (bound {FLOOD_SLOWEST_APP_CALL:?})"
+    );
+    assert!(
+        peak_rss < FLOOD_RSS_BOUND_KB,
+        "sidecar VmRSS peaked at {peak_rss} kB under the flood (bound {FLOOD_RSS_BOUND_KB} kB)"
+    );
+    assert!(
+        settled <= rss_before + FLOOD_SETTLED_KB,
+        "sidecar VmRSS {settled} kB 10 s after the flood, {rss_before} kB before"
+    );
+    // The log: at most one count of refusals a second (plus the last), and nothing else but
+    // grpc-go's own records, at most a window's worth a second.
+    assert!(
+        refusal_reports as u64 <= FLOOD_FOR.as_secs() + 2,
+        "{refusal_reports} refusal counts"
+    );
+    let grpc: Vec<f64> = records
+        .iter()
+        .filter(|r| r.message != REFUSED_REPORT)
+        .inspect(|r| {
+            assert_eq!(
+                r.fields.get("component").and_then(|c| c.as_str()),
+                Some("grpc"),
+                "a record under the flood other than the count of refusals: {r:?}"
+            )
+        })
+        .map(record_time)
+        .collect();
+    assert!(
+        most_within_a_second(&grpc) <= GRPC_RECORDS_PER_WINDOW,
+        "grpc-go wrote {} records within one second",
+        most_within_a_second(&grpc)
+    );
+    let after = supervisor.status();
+    assert_eq!(
+        (after.state, after.pid, after.restarts),
+        (State::Running, Some(pid), 0),
+        "{after:?}"
+    );
+    supervisor.shutdown().await;
+}
