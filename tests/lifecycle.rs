@@ -402,6 +402,21 @@ fn host_process_helper() {
             .await
             .pid
             .expect("pid");
+        if std::env::var_os("ANYSYNC_HOST_HELPER_KEEP_STDIN").is_some() {
+            // A forked copy holds every descriptor of this process, the write end of the
+            // sidecar's stdin among them, so the sidecar never sees EOF when this process dies:
+            // only PR_SET_PDEATHSIG can stop it then.
+            // SAFETY: the child calls only pause(), which is async-signal-safe, until killed.
+            let keeper = unsafe { libc::fork() };
+            assert!(keeper >= 0, "fork: {}", std::io::Error::last_os_error());
+            if keeper == 0 {
+                loop {
+                    // SAFETY: pause has no memory effects.
+                    unsafe { libc::pause() };
+                }
+            }
+            println!("KEEPER_PID {keeper}");
+        }
         println!("SIDECAR_PID {pid}");
         std::future::pending::<()>().await;
     });
@@ -433,11 +448,50 @@ fn reap(pid: u32, timeout: Duration) -> Option<libc::c_int> {
 /// orphaned sidecar is reparented to it and its exit status can be read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_host_kills_the_sidecar() {
+    become_subreaper();
+    for host_signal in [libc::SIGKILL, libc::SIGTERM] {
+        let host = HostHelper::spawn(false);
+        signal(host.child.id(), host_signal);
+        host.orphan_stops_gracefully(&format!("host {host_signal}"))
+            .await;
+    }
+}
+
+/// The parent-death signal on its own: with the stdin lifeline held open by another process (as
+/// when the app forked a child that kept its descriptors), killing the app still stops the
+/// backend, gracefully, through PR_SET_PDEATHSIG's SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parent_death_signal_alone_stops_an_orphaned_sidecar() {
+    become_subreaper();
+    let host = HostHelper::spawn(true);
+    let keeper = host.keeper.expect("the helper reports its keeper");
+    signal(host.child.id(), libc::SIGKILL);
+    host.orphan_stops_gracefully("host SIGKILL, stdin kept open")
+        .await;
+    signal(keeper, libc::SIGKILL);
+    let reaped = tokio::task::spawn_blocking(move || reap(keeper, Duration::from_secs(3)))
+        .await
+        .expect("reaper");
+    assert!(reaped.is_some(), "the stdin keeper {keeper} was reaped");
+}
+
+fn become_subreaper() {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER has no memory effects.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
-    for host_signal in [libc::SIGKILL, libc::SIGTERM] {
-        let mut host = std::process::Command::new(std::env::current_exe().expect("exe"))
+}
+
+/// `host_process_helper` running in a process of its own, and what it reported.
+struct HostHelper {
+    child: std::process::Child,
+    sidecar: u32,
+    keeper: Option<u32>,
+}
+
+impl HostHelper {
+    fn spawn(keep_stdin: bool) -> Self {
+        let mut command = std::process::Command::new(std::env::current_exe().expect("exe"));
+        command
             .args([
                 "host_process_helper",
                 "--exact",
@@ -445,37 +499,55 @@ async fn killing_the_host_kills_the_sidecar() {
                 "--test-threads=1",
             ])
             .env("ANYSYNC_HOST_HELPER_SIDECAR", real_sidecar())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("host helper");
-        let stdout = host.stdout.take().expect("stdout");
-        let sidecar: u32 = std::io::BufReader::new(stdout)
+            .stdout(std::process::Stdio::piped());
+        if keep_stdin {
+            command.env("ANYSYNC_HOST_HELPER_KEEP_STDIN", "1");
+        }
+        let mut child = command.spawn().expect("host helper");
+        let stdout = child.stdout.take().expect("stdout");
+        let (mut sidecar, mut keeper) = (None, None);
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|line| {
-                line.split_once("SIDECAR_PID ")
-                    .map(|(_, p)| p.trim().parse().expect("pid"))
-            })
-            .expect("the helper reports its sidecar");
+        {
+            let pid = |prefix: &str| {
+                line.split_once(prefix)
+                    .map(|(_, p)| p.trim().parse::<u32>().expect("pid"))
+            };
+            keeper = keeper.or(pid("KEEPER_PID "));
+            sidecar = pid("SIDECAR_PID ");
+            if sidecar.is_some() {
+                break;
+            }
+        }
+        let sidecar = sidecar.expect("the helper reports its sidecar");
         assert!(alive(sidecar));
+        Self {
+            child,
+            sidecar,
+            keeper,
+        }
+    }
 
-        signal(host.id(), host_signal);
-        host.wait().expect("reap host");
+    /// After the host was signalled: it exits, and its orphaned sidecar exits 0 within 3 s.
+    async fn orphan_stops_gracefully(mut self, what: &str) {
+        self.child.wait().expect("reap host");
         let killed = Instant::now();
+        let sidecar = self.sidecar;
         let status = tokio::task::spawn_blocking(move || reap(sidecar, Duration::from_secs(3)))
             .await
             .expect("reaper");
         let Some(status) = status else {
             signal(sidecar, libc::SIGKILL);
-            panic!("the orphaned sidecar {sidecar} still ran 3 s after its host died");
+            if let Some(keeper) = self.keeper {
+                signal(keeper, libc::SIGKILL);
+            }
+            panic!("{what}: the orphaned sidecar {sidecar} still ran 3 s after its host died");
         };
-        println!(
-            "host {host_signal} -> sidecar gone in {:?}",
-            killed.elapsed()
-        );
+        println!("{what} -> sidecar gone in {:?}", killed.elapsed());
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the orphan stopped gracefully (exit 0), not killed: wait status {status:#x} (signal {})",
+            "{what}: the orphan stopped gracefully (exit 0), not killed: wait status {status:#x} (signal {})",
             if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { 0 }
         );
     }
