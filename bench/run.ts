@@ -2,18 +2,20 @@
  * `npm run bench` (full run, writes bench/RESULTS.md) and `npm run bench:smoke` (a few hundred
  * samples, no thresholds, writes target/bench/RESULTS.smoke.md): builds what it measures, runs the
  * Rust-side driver (bench/rust: B0, B2, B3, V1, V3, V4, V5, V6) and the webview side
- * (bench/webview.ts under Xvfb: B1, V2), then prints and writes the numbers with the targets of
- * issue 6. See bench/README.md for the method.
+ * (bench/webview.ts under Xvfb: B1, V2, ...; the store benchmarks of bench/store.ts) and the store's
+ * Go floor, then prints and writes the numbers with the targets of issues 6, 12, 13 and 14. See
+ * bench/README.md for the method.
  *
  * Options: --smoke; --no-build (use what was built before). With ANYSYNC_BENCH_PROFILE=release the
  * Rust driver is a release build and a full run writes bench/RESULTS.release.md instead.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildGuestJs, cargoTargetDir } from "../scripts/build.ts";
 import { capture, goEnv, repoRoot, run, runNodeWithDisplay } from "../scripts/lib.ts";
 import { bytes, median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
+import { FULL_SIZES, SMOKE_SIZES, runStoreFloor, storeReport, type StoreWebviewOut } from "./store.ts";
 
 const smoke = process.argv.includes("--smoke");
 const noBuild = process.argv.includes("--no-build");
@@ -59,6 +61,10 @@ if (!noBuild) build();
 
 const rustOut = path.join(outDir, smoke ? "rust.smoke.json" : "rust.json");
 const webviewOut = path.join(outDir, smoke ? "webview.smoke.json" : "webview.json");
+// The store benchmarks' files (the backend's spaces, plugin-sql's database, plugin-store's JSON): fresh every run.
+const storeDir = path.join(outDir, "store-data");
+rmSync(storeDir, { recursive: true, force: true });
+mkdirSync(storeDir, { recursive: true });
 const runStarted = performance.now();
 run(driverBinary, [
   "--sidecar",
@@ -76,7 +82,7 @@ run(driverBinary, [
 
 {
   const script = path.join(repoRoot, "bench", "webview.ts");
-  const args = ["--import", "tsx", script, "--app", benchApp, "--out", webviewOut, ...(smoke ? ["--smoke"] : [])];
+  const args = ["--import", "tsx", script, "--app", benchApp, "--out", webviewOut, "--store-dir", storeDir, ...(smoke ? ["--smoke"] : [])];
   const result = runNodeWithDisplay(args, {
     stderrPath: path.join(outDir, "webview.stderr.log"),
     stdin: "ignore",
@@ -86,6 +92,8 @@ run(driverBinary, [
     throw new Error(`the webview part failed (${String(result.status ?? result.signal)}):\n${result.stderrTail}`);
   }
 }
+const loadWebview = os.loadavg();
+const storeFloor = runStoreFloor(smoke ? SMOKE_SIZES : FULL_SIZES, path.join(outDir, smoke ? "store-floor.smoke.json" : "store-floor.json"));
 const runSeconds = (performance.now() - runStarted) / 1000;
 const loadAfter = os.loadavg();
 
@@ -122,6 +130,7 @@ interface WebviewOut {
   blocks: { variant: string; round: number; gapsUs: number[]; pageMs: number }[];
   streams: { variant: "S0" | "G3"; size: number; round: number; count: number; ms: number }[];
   streamLatencyUs: number[];
+  store: StoreWebviewOut;
   stall: {
     stallMs: number;
     sidecarKibBefore: number;
@@ -283,6 +292,10 @@ target(
 target("V6 idle RSS <= 15 MiB", mib(rss.v6IdleKib), rss.v6IdleKib <= 15 * 1024);
 target("V6 idle RSS <= 2x B3", `${mib(rss.b3IdleKib)} B3 → ${ratio(rss.v6IdleKib / rss.b3IdleKib)}`, rss.v6IdleKib <= 2 * rss.b3IdleKib);
 
+const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" / ");
+const store = storeReport(webview.store, storeFloor, `${load(loadBefore)} before the run, ${load(loadWebview)} after the webview part`);
+targets.push(...store.targets);
+
 // ---------------------------------------------------------------------------------------- report
 
 function row(name: string, s: Summary, extra = ""): string {
@@ -291,7 +304,6 @@ function row(name: string, s: Summary, extra = ""): string {
 const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown";
 const commit = capture("git", ["rev-parse", "--short=12", "HEAD"]);
 const dirty = capture("git", ["status", "--porcelain"]) !== "";
-const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" / ");
 
 const lines: string[] = [
   smoke ? "# Benchmark results (smoke run: few samples, no thresholds)" : "# Benchmark results",
@@ -311,7 +323,7 @@ const lines: string[] = [
   "",
 ];
 if (!smoke) {
-  lines.push("## Targets (issue 6)", "", "| target | measured | |", "| --- | --- | --- |");
+  lines.push("## Targets (issues 6, 12, 13, 14)", "", "| target | measured | |", "| --- | --- | --- |");
   for (const t of targets) lines.push(`| ${t.what} | ${t.measured} | ${t.pass ? "PASS" : "**MISS**"} |`);
   lines.push("");
 }
@@ -414,6 +426,7 @@ lines.push(
   `| V6 sidecar after ${rss.v6Calls} pings | ${mib(rss.v6AfterKib)} |`,
   `| sidecar after all of V1 and V3 (incl. 1 MiB messages) | ${rss.v1AfterAllKib === null ? "n/a" : mib(rss.v1AfterAllKib)} |`,
   "",
+  ...store.lines,
 );
 
 const report = lines.join("\n");

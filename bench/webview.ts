@@ -12,10 +12,14 @@
  * consecutive arrivals is exactly one full webview round trip (plus the loop's own few JS steps,
  * the same for both). The page's `performance.now()` over the whole block is a coarse cross-check.
  *
- * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke]
+ * With --store-dir DIR it also runs the store benchmarks (bench/store.ts) against plugin-sql and
+ * plugin-store, with the backend's spaces in DIR.
+ *
+ * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke] [--store-dir DIR]
  */
 import { writeFileSync } from "node:fs";
 import { openApp, parentPid, rssKib, startDriver, waitFor, type Browser } from "../e2e/harness.ts";
+import { FULL_SIZES, SMOKE_SIZES, storeWebview } from "./store.ts";
 
 interface BlockResult {
   /** Arrival times of the block's calls, microseconds since the Unix epoch. */
@@ -215,6 +219,9 @@ async function main(): Promise<void> {
   // +1: n calls give n gaps between arrivals.
   const calls = (smoke ? 100 : 300) + 1;
 
+  const storeDir = option("--store-dir");
+  // Read by the bench app (src/bench_app.rs): the backend's spaces go to the run's scratch directory.
+  if (storeDir !== undefined) process.env.ANYSYNC_BENCH_DATA_DIR = storeDir;
   const driver = await startDriver();
   let browser: Browser | undefined;
   try {
@@ -260,10 +267,11 @@ async function main(): Promise<void> {
     };
     if (latency.failed !== undefined) throw new Error(`stream latency failed in the page: ${latency.failed}`);
     const stalled = await stall(session, smoke ? 1_000 : 5_000);
+    const store = storeDir === undefined ? undefined : await storeWebview(session, storeDir, smoke ? SMOKE_SIZES : FULL_SIZES);
 
     writeFileSync(
       out,
-      JSON.stringify({ smoke, callsPerBlock: calls - 1, blocks, streams, streamLatencyUs: latency.latencyUs, stall: stalled }),
+      JSON.stringify({ smoke, callsPerBlock: calls - 1, blocks, streams, streamLatencyUs: latency.latencyUs, stall: stalled, store }),
     );
     console.log(`webview: wrote ${out}`);
   } finally {

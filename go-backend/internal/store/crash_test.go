@@ -108,20 +108,31 @@ func TestKill9DuringWrites(t *testing.T) {
 			t.Fatalf("acknowledged %s: %v", id, err)
 		}
 	}
-	sp, err := st.space(ctx, "s")
+	docs, changes := integrityAndCounts(t, st)
+	if docs < len(acked) || changes != docs {
+		t.Fatalf("%d documents and %d changes for %d acknowledged writes", docs, changes, len(acked))
+	}
+	t.Logf("%d rounds of kill -9: %d acknowledged writes, all there (%d documents)", rounds, len(acked), docs)
+}
+
+// integrityAndCounts fails the test unless PRAGMA integrity_check of space
+// "s" is ok, and returns how many documents and changes the space holds.
+func integrityAndCounts(t *testing.T, st *Store) (docs, changes int) {
+	t.Helper()
+	sp, err := st.space(context.Background(), "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sp.done()
 	var check string
 	if err := sp.r.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check: %q %v", check, err)
+		t.Fatalf("integrity_check after a kill: %q %v", check, err)
 	}
-	var docs, changes int
-	_ = sp.r.QueryRow("SELECT count(*) FROM docs").Scan(&docs)
-	_ = sp.r.QueryRow("SELECT count(*) FROM changes").Scan(&changes)
-	if docs < len(acked) || changes != docs {
-		t.Fatalf("%d documents and %d changes for %d acknowledged writes", docs, changes, len(acked))
+	if err := sp.r.QueryRow("SELECT count(*) FROM docs").Scan(&docs); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d rounds of kill -9: %d acknowledged writes, all there (%d documents)", rounds, len(acked), docs)
+	if err := sp.r.QueryRow("SELECT count(*) FROM changes").Scan(&changes); err != nil {
+		t.Fatal(err)
+	}
+	return docs, changes
 }
