@@ -13,7 +13,8 @@
 //!
 //! with `"bundle": { "externalBin": ["binaries/anysync-backend"] }` in the app's tauri.conf.json.
 //!
-//! It runs `go build -trimpath -buildvcs=false -ldflags "-s -w" ./cmd/server` in the plugin's
+//! It runs `go build -trimpath -buildvcs=false -ldflags "-s -w" ./cmd/server` (for Windows
+//! `-ldflags "-s -w -H=windowsgui"`: see [`ldflags`]) in the plugin's
 //! `go-backend` (published by the plugin's build script as `DEP_TAURI_PLUGIN_ANYSYNC_GO_BACKEND_DIR`)
 //! with `CGO_ENABLED=0`, `GOTOOLCHAIN=local`, `GOWORK=off` and `GOOS`/`GOARCH`/`GOARM` mapped from
 //! cargo's description of the target (`CARGO_CFG_TARGET_OS`, `_ARCH`, `_ENV`, `_ABI`, `_ENDIAN`; the
@@ -794,6 +795,21 @@ fn go_version_file(go: &Path, go_dir: &Path) -> Option<PathBuf> {
     (out.status.success() && file.is_file()).then_some(file)
 }
 
+/// The sidecar's linker flags: no symbol table or DWARF (`-s -w`), and for Windows a GUI-subsystem
+/// executable (`-H=windowsgui`), which Windows never gives a console window, whoever starts it (a
+/// console one gets a window unless its parent passes `CREATE_NO_WINDOW`, as the plugin does, and
+/// a hidden console host process even then). Its standard handles are still the pipes its parent
+/// passes (`STARTF_USESTDHANDLES`), so the stdin lifeline, stdout and stderr work as elsewhere; only
+/// a sidecar started by hand from a console prints nothing there, and it gets no console Ctrl+C,
+/// which the plugin never sends (closing stdin is its stop request on Windows).
+pub fn ldflags(target: &GoTarget) -> &'static str {
+    if target.goos == "windows" {
+        "-s -w -H=windowsgui"
+    } else {
+        "-s -w"
+    }
+}
+
 /// Runs `go build` of `package` for `target` into `out`.
 fn go_build(go: &Path, go_dir: &Path, package: &str, target: &GoTarget, out: &Path) -> Result<()> {
     let args: Vec<&OsStr> = vec![
@@ -801,7 +817,7 @@ fn go_build(go: &Path, go_dir: &Path, package: &str, target: &GoTarget, out: &Pa
         "-trimpath".as_ref(),
         "-buildvcs=false".as_ref(),
         "-ldflags".as_ref(),
-        "-s -w".as_ref(),
+        ldflags(target).as_ref(),
         "-o".as_ref(),
         out.as_os_str(),
         package.as_ref(),
@@ -1424,6 +1440,43 @@ mod tests {
         );
     }
 
+    #[test]
+    fn windows_sidecars_are_gui_programs_and_others_keep_their_flags() {
+        for (triple, flags) in [
+            ("x86_64-pc-windows-msvc", "-s -w -H=windowsgui"),
+            ("aarch64-pc-windows-msvc", "-s -w -H=windowsgui"),
+            ("i686-pc-windows-msvc", "-s -w -H=windowsgui"),
+            ("x86_64-unknown-linux-gnu", "-s -w"),
+            ("aarch64-apple-darwin", "-s -w"),
+            ("aarch64-linux-android", "-s -w"),
+        ] {
+            assert_eq!(ldflags(&target(triple)), flags, "{triple}");
+        }
+        if Command::new("go").arg("version").output().is_err() {
+            eprintln!("skipped the build: no `go` on PATH");
+            return;
+        }
+        let mut fx = Fixture::new();
+        let go_dir = fx.go_module();
+        for (triple, subsystem) in [("x86_64-pc-windows-msvc", 2), ("i686-pc-windows-msvc", 2)] {
+            fx.env.insert("TARGET", triple.into());
+            let built = fx.run(Builder::new().go_dir(&go_dir)).expect("builds");
+            let pe = fs::read(&built.path).expect("output");
+            // The optional header's Subsystem (2: Windows GUI, 3: console) is 68 bytes into it, for
+            // PE32 and PE32+ alike; it follows the "PE\0\0" signature and the 20-byte COFF header.
+            let at = usize::try_from(u32::from_le_bytes([pe[0x3c], pe[0x3d], pe[0x3e], pe[0x3f]]))
+                .expect("offset")
+                + 4
+                + 20
+                + 68;
+            assert_eq!(
+                u16::from_le_bytes([pe[at], pe[at + 1]]),
+                subsystem,
+                "{triple}: a console program would open a console window"
+            );
+        }
+    }
+
     /// A builder run against a fake environment.
     struct Fixture {
         dir: tempfile::TempDir,
@@ -1761,7 +1814,7 @@ mod tests {
             matches!(err, Error::GoBuildFailed { .. })
                 && message.contains("undefined: oops")
                 && message.contains("GOOS=windows GOARCH=amd64")
-                && message.contains("\"-s -w\""),
+                && message.contains("\"-s -w -H=windowsgui\""),
             "{message}"
         );
         assert_eq!(
