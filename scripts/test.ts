@@ -6,8 +6,8 @@
  */
 import { goEnv, run } from "./lib.ts";
 
-/** The Go modules: the plugin's backend and the example app's own. */
-const goModules = ["go-backend", "examples/tauri-app/backend"];
+/** The Go modules: the plugin's backend, the example app's own, and the store's driver benchmark (bench/go-sqlite). */
+const goModules = ["go-backend", "examples/tauri-app/backend", "bench/go-sqlite"];
 
 interface Step {
   name: string;
