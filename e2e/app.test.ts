@@ -1,8 +1,10 @@
 /**
  * The example app end to end, through its real webview: the page shows the backend's status, pings
  * it, checks its health, survives a SIGKILL of the sidecar, shows a backend error code, and leaves no
- * process behind when closed. One app session for the file; the tests run in order and build on
- * each other (the restart test expects `restarts` to go from 0 to 1).
+ * process behind when killed (WebDriver's Delete Session SIGKILLs the app) or closed the way a person
+ * closes it (its window closed, the sidecar stopped gracefully, the app exits). One app session for
+ * the tests up to the kill, a second one for the close; the tests run in order and build on each
+ * other (the restart test expects `restarts` to go from 0 to 1).
  *
  * Run with `npm test -w e2e` (builds the app, provides a display); this file alone needs a display
  * and a built app: `node --import tsx --test e2e/app.test.ts`.
@@ -12,7 +14,19 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../scripts/lib.ts";
-import { isRunning, openApp, outDir, parentPid, processName, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
+import {
+  closeAndCheckGracefulStop,
+  isRunning,
+  openApp,
+  outDir,
+  pageReady,
+  parentPid,
+  processName,
+  startDriver,
+  waitFor,
+  type Browser,
+  type Driver,
+} from "./harness.ts";
 
 /** The page as the tests see it: one round trip per poll. */
 interface Snapshot {
@@ -229,5 +243,29 @@ describe("example app", { timeout: 300_000 }, () => {
     await waitFor(`app ${appPid} to exit`, () => !isRunning(appPid), { timeoutMs: 5_000, intervalMs: 20 });
     summary.close = { sidecarPid: s.pid, appPid, sidecarGoneMs };
     t.diagnostic(`closed: sidecar ${s.pid} gone ${sidecarGoneMs} ms after the session ended, app ${appPid} gone too`);
+  });
+
+  it("closing the window stops the sidecar gracefully and the app exits cleanly", async (t) => {
+    // Its own app session: the one before ended with the kill test (or is ended here when that
+    // test was filtered out; WebKitWebDriver holds one session at a time).
+    await browser?.deleteSession().catch(() => undefined);
+    browser = await openApp();
+    await pageReady(session());
+    const s = await running("the backend to run before closing the window");
+    const appPid = parentPid(s.pid);
+    assert.ok(appPid && processName(appPid)?.startsWith("tauri-app"), `the sidecar's parent ${appPid} is the app`);
+    try {
+      const close = await closeAndCheckGracefulStop(session(), s.pid, appPid);
+      summary.windowClose = { sidecarPid: s.pid, appPid, ...close };
+      t.diagnostic(
+        `window closed: sidecar ${s.pid} exited 0 after ${close.sidecarGoneMs} ms, its last record ` +
+          `"${String(close.lastRecord.msg)}" (${String(close.lastRecord.durationMs)} ms, reason "${String(close.lastRecord.reason)}"); ` +
+          `app ${appPid} exited 0 ${close.appAfterSidecarMs.toFixed(1)} ms later`,
+      );
+    } finally {
+      // The app is gone; the session ends with it.
+      await browser.deleteSession().catch(() => undefined);
+      browser = undefined;
+    }
   });
 });

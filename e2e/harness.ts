@@ -2,6 +2,7 @@
  * What the end-to-end tests stand on: tauri-driver (installed into `.tools/`) in front of
  * WebKitWebDriver, one WebdriverIO session on the example app, and polling with deadlines.
  */
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -218,4 +219,179 @@ export async function pageReady(browser: Browser, timeoutMs = 60_000): Promise<v
     async () => ((await browser.execute("return document.body.dataset.ready")) as unknown) === "true",
     { timeoutMs },
   );
+}
+
+/** How a traced process ended, as the kernel reported it to the tracer. */
+export interface TracedExit {
+  /** The exit status, or null when a signal ended it. */
+  exitCode: number | null;
+  /** The signal that ended it (`SIGKILL`), if one did. */
+  signal: string | null;
+  /** What it wrote to stderr while traced, one entry per write, in order. */
+  stderr: string[];
+  /** When it exited, in seconds since the Unix epoch (the tracer's clock, microseconds). */
+  atSec: number;
+}
+
+/** A tracer attached to a running process; see {@link traceExit}. */
+export interface ExitTrace {
+  /** Resolves once the process has exited, with how. */
+  exited: Promise<TracedExit>;
+  /** Detaches the tracer if the process still runs. Safe to call more than once. */
+  stop(): void;
+}
+
+/** One C string literal as strace prints it (`"{\"msg\":...}\n"`), decoded. */
+function unescapeStrace(literal: string): string {
+  return literal.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_, code: string) => {
+    if (code.startsWith("x")) return String.fromCharCode(parseInt(code.slice(1), 16));
+    if (/^[0-7]+$/.test(code)) return String.fromCharCode(parseInt(code, 8));
+    return ({ n: "\n", t: "\t", r: "\r", v: "\v", f: "\f" } as Record<string, string>)[code] ?? code;
+  });
+}
+
+/**
+ * Attaches strace to a running process to learn what only its parent could otherwise see: its exit
+ * status, and what it writes to stderr until then (for the sidecar, its last log records; `threads`
+ * traces every thread, as a Go program writes from any). Returns once the kernel reports the tracer
+ * in `/proc/<pid>/status`, so nothing the process does after that is missed.
+ */
+export async function traceExit(pid: number, what: string, { threads = true }: { threads?: boolean } = {}): Promise<ExitTrace> {
+  mkdirSync(outDir, { recursive: true });
+  const log = path.join(outDir, `strace-${what}-${pid}.log`);
+  // `-q`, not `-qq`: the second q also drops the "+++ exited with N +++" lines this reads.
+  const args = [...(threads ? ["-f"] : []), "-q", "-ttt", "-s", "4096", "-e", "trace=write", "-e", "signal=none", "-o", log, "-p", String(pid)];
+  const tracer = spawn("strace", args, {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let complaint = "";
+  tracer.stderr.on("data", (chunk: Buffer) => (complaint += chunk.toString()));
+  const ended = new Promise<void>((resolve, reject) => {
+    tracer.once("error", (error) => reject(new Error(`strace (apt install strace): ${error.message}`)));
+    tracer.once("exit", () => resolve());
+  });
+  ended.catch(() => undefined);
+  await waitFor(`strace to attach to ${what} ${pid}`, () => {
+    if (tracer.exitCode !== null) throw new Error(`strace exited: ${complaint || "no output"}`);
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return /^TracerPid:\s*[1-9]/m.test(status);
+  }, { timeoutMs: 10_000, intervalMs: 20 });
+  const exited = ended.then((): TracedExit => {
+    const lines = readFileSync(log, "utf8").split("\n");
+    const stderr = lines
+      .map((line) => /write\(2, "(.*)"(?:\.\.\.)?, \d+\)/.exec(line)?.[1])
+      .filter((s): s is string => s !== undefined)
+      .map(unescapeStrace);
+    for (const line of lines) {
+      const atSec = Number(/(\d+\.\d+) \+\+\+/.exec(line)?.[1]);
+      const code = /\+\+\+ exited with (\d+) \+\+\+/.exec(line);
+      if (code) return { exitCode: Number(code[1]), signal: null, stderr, atSec };
+      const signal = /\+\+\+ killed by (SIG\w+)/.exec(line);
+      if (signal?.[1]) return { exitCode: null, signal: signal[1], stderr, atSec };
+    }
+    throw new Error(`strace ended without seeing ${what} ${pid} exit (see ${log}): ${complaint}`);
+  });
+  return {
+    exited,
+    stop() {
+      if (tracer.exitCode === null) tracer.kill("SIGINT");
+    },
+  };
+}
+
+/** A sidecar's log record (Go's slog JSON), the fields the tests read. */
+export interface LogRecordLine {
+  msg?: string;
+  level?: string;
+  /** On "backend stopped": whether the grace ran out and connections were cut. */
+  forced?: boolean;
+  durationMs?: number;
+  reason?: string;
+}
+
+/** The JSON log records in what a sidecar wrote to stderr (a write may carry more than one). */
+export function logRecords(stderr: readonly string[]): LogRecordLine[] {
+  return stderr
+    .flatMap((chunk) => chunk.split("\n"))
+    .filter((line) => line.startsWith("{"))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as LogRecordLine];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/**
+ * Closes a window from its page the way its close button does, through Tauri's window API
+ * (`getCurrentWindow().close()` is this `plugin:window|close` call; the capability needs
+ * `core:window:allow-close`). Not awaited in the page: the page goes away with its window, and
+ * the WebDriver answer may go with it (an "unknown error"), so the caller judges by what the
+ * processes do next. A refusal is left in `document.body.dataset.closeError`.
+ */
+export async function closeWindowFromPage(browser: Browser, label = "main"): Promise<void> {
+  await browser.execute(`
+    setTimeout(() => {
+      window.__TAURI_INTERNALS__
+        .invoke("plugin:window|close", { label: ${JSON.stringify(label)} })
+        .catch((error) => { document.body.dataset.closeError = JSON.stringify(error); });
+    }, 0);
+    return true;
+  `).catch((error: unknown) => {
+    console.log(`closing the window: WebDriver's answer was lost with the page (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`);
+  });
+}
+
+/** `promise`, or a rejection naming `what` once `timeoutMs` have passed without it settling. */
+export async function within<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What closing the window showed, for the tests' diagnostics. */
+export interface GracefulClose {
+  /** From the close request to the sidecar's exit. */
+  sidecarGoneMs: number;
+  /** The sidecar's last log record. */
+  lastRecord: LogRecordLine;
+  /** How long the app lived on after its sidecar exited. */
+  appAfterSidecarMs: number;
+}
+
+/**
+ * Closes the app's window from its page ({@link closeWindowFromPage}) and checks that the plugin
+ * stopped the sidecar gracefully before the app ended: the sidecar's last log record is "backend
+ * stopped" within its grace (not forced), it exited with status 0, and the app exited with status
+ * 0 after it. The plugin's exit hook is what orders the two: without it the sidecar would still
+ * stop (stdin EOF, `PR_SET_PDEATHSIG`), but only once the app was gone.
+ */
+export async function closeAndCheckGracefulStop(browser: Browser, sidecarPid: number, appPid: number): Promise<GracefulClose> {
+  const sidecar = await traceExit(sidecarPid, "sidecar");
+  const app = await traceExit(appPid, "app", { threads: false });
+  try {
+    const closed = Date.now();
+    await closeWindowFromPage(browser);
+    const sidecarExit = await within(sidecar.exited, "the sidecar to exit after the window closed", 10_000);
+    const sidecarGoneMs = Date.now() - closed;
+    const appExit = await within(app.exited, "the app to exit after its last window closed", 10_000);
+    assert.deepEqual([sidecarExit.exitCode, sidecarExit.signal], [0, null], "the sidecar exited with status 0");
+    const lastRecord: LogRecordLine | undefined = logRecords(sidecarExit.stderr).at(-1);
+    assert.equal(lastRecord?.msg, "backend stopped", `the sidecar's last record: ${JSON.stringify(lastRecord)}`);
+    assert.equal(lastRecord.forced, false, "it stopped within its grace, nothing cut off");
+    assert.deepEqual([appExit.exitCode, appExit.signal], [0, null], "the app exited with status 0");
+    const appAfterSidecarMs = (appExit.atSec - sidecarExit.atSec) * 1000;
+    assert.ok(appAfterSidecarMs >= 0, `the app waited for its sidecar: the sidecar exited ${-appAfterSidecarMs} ms after the app`);
+    return { sidecarGoneMs, lastRecord, appAfterSidecarMs };
+  } finally {
+    sidecar.stop();
+    app.stop();
+  }
 }

@@ -1,6 +1,6 @@
 module github.com/anysync/tauri-plugin-anysync/go-backend
 
-go 1.26.8
+go 1.26.0
 
 require (
 	golang.org/x/net v0.49.0

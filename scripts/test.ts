@@ -58,6 +58,11 @@ const steps: Step[] = [
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
   { name: "bench", what: "benchmark harness smoke run (no thresholds)", run: () => run("npm", ["run", "--silent", "bench:smoke"]) },
   {
+    name: "app-author",
+    what: "README's steps on a create-tauri-app app: build, installed .deb, ping, close, kill -9",
+    run: () => run("npm", ["run", "--silent", "test:app-author"]),
+  },
+  {
     name: "package",
     what: "release hygiene, gomobile binding, sidecars for every desktop target, the installed .deb",
     run: () => {

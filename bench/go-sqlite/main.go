@@ -88,6 +88,57 @@ func updated(current, title string) (string, error) {
 	return string(b), err
 }
 
+// txRunner is one write transaction's statements, as a driver runs them.
+type txRunner interface {
+	// row runs query and reads its row into dest (*int64, *string); false when there is none.
+	row(query string, args []any, dest ...any) (bool, error)
+	exec(query string, args ...any) error
+}
+
+// applyWrites is the store's write path (docs.go's apply): per document the
+// current row, the insert or update with RETURNING, the indexed paths'
+// scalar checks, and the change log's row.
+func applyWrites(tx txRunner, ws []write) error {
+	for _, w := range ws {
+		var rev, created, upd int64
+		var cur string
+		exists, err := tx.row(sqlCurrent, []any{w.coll, w.id}, &rev, &cur, &created, &upd)
+		if err != nil {
+			return err
+		}
+		t := time.Now().UnixMicro()
+		var out string
+		op := "insert"
+		if w.json != "" && !exists {
+			if _, err := tx.row(sqlInsert, []any{w.coll, w.id, w.json, t, t}, &out); err != nil {
+				return err
+			}
+			rev, created = 1, t
+		} else {
+			text := w.json
+			if text == "" {
+				if text, err = updated(cur, w.update); err != nil {
+					return err
+				}
+			}
+			op, rev = "update", rev+1
+			if _, err := tx.row(sqlUpdate, []any{rev, text, t, w.coll, w.id}, &out); err != nil {
+				return err
+			}
+		}
+		for _, p := range indexedPaths {
+			var kind string
+			if _, err := tx.row(sqlScalar, []any{out, p}, &kind); err != nil {
+				return err
+			}
+		}
+		if err := tx.exec(sqlChange, w.coll, w.id, op, rev, out, created, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ---------------------------------------------------------------- database/sql (modernc)
 
 type dbsql struct {
@@ -172,93 +223,67 @@ func (v *dbsql) writes(ctx context.Context, ws []write) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	// As the store's wtx: each statement prepared once per transaction.
-	stmts := map[string]*sql.Stmt{}
-	defer func() {
-		for _, s := range stmts {
-			_ = s.Close()
-		}
-	}()
-	stmt := func(q string) (*sql.Stmt, error) {
-		if s := stmts[q]; s != nil {
-			return s, nil
-		}
-		if v.cached {
-			s, err := v.prepared(ctx, v.w, q)
-			if err != nil {
-				return nil, err
-			}
-			s = tx.StmtContext(ctx, s) // the statement already prepared on the one connection
-			stmts[q] = s
-			return s, nil
-		}
-		s, err := tx.PrepareContext(ctx, q)
-		if err == nil {
-			stmts[q] = s
-		}
-		return s, err
-	}
-	for _, w := range ws {
-		s, err := stmt(sqlCurrent)
-		if err != nil {
-			return err
-		}
-		var rev int64
-		var cur string
-		var created, upd int64
-		err = s.QueryRowContext(ctx, w.coll, w.id).Scan(&rev, &cur, &created, &upd)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		t := time.Now().UnixMicro()
-		var out string
-		op := "insert"
-		if w.json != "" && !exists {
-			if s, err = stmt(sqlInsert); err != nil {
-				return err
-			}
-			if err := s.QueryRowContext(ctx, w.coll, w.id, w.json, t, t).Scan(&out); err != nil {
-				return err
-			}
-			rev, created = 1, t
-		} else {
-			text := w.json
-			if text == "" {
-				if text, err = updated(cur, w.update); err != nil {
-					return err
-				}
-			}
-			op, rev = "update", rev+1
-			if s, err = stmt(sqlUpdate); err != nil {
-				return err
-			}
-			if err := s.QueryRowContext(ctx, rev, text, t, w.coll, w.id).Scan(&out); err != nil {
-				return err
-			}
-		}
-		for _, p := range indexedPaths {
-			if s, err = stmt(sqlScalar); err != nil {
-				return err
-			}
-			var jt sql.NullString
-			if err := s.QueryRowContext(ctx, out, p).Scan(&jt); err != nil {
-				return err
-			}
-		}
-		if s, err = stmt(sqlChange); err != nil {
-			return err
-		}
-		if _, err := s.ExecContext(ctx, w.coll, w.id, op, rev, out, created, t); err != nil {
-			return err
-		}
+	r := &dbsqlTx{ctx: ctx, tx: tx, v: v, stmts: map[string]*sql.Stmt{}}
+	defer r.closeStmts()
+	if err := applyWrites(r, ws); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	return tx.Commit()
+}
+
+// dbsqlTx runs a write transaction's statements as the store's wtx does:
+// each prepared once per transaction (or taken from the cache).
+type dbsqlTx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	v     *dbsql
+	stmts map[string]*sql.Stmt
+}
+
+func (r *dbsqlTx) stmt(q string) (*sql.Stmt, error) {
+	if s := r.stmts[q]; s != nil {
+		return s, nil
+	}
+	var s *sql.Stmt
+	var err error
+	if r.v.cached {
+		if s, err = r.v.prepared(r.ctx, r.v.w, q); err == nil {
+			s = r.tx.StmtContext(r.ctx, s) // the statement already prepared on the one connection
+		}
+	} else {
+		s, err = r.tx.PrepareContext(r.ctx, q)
+	}
+	if err == nil {
+		r.stmts[q] = s
+	}
+	return s, err
+}
+
+func (r *dbsqlTx) row(query string, args []any, dest ...any) (bool, error) {
+	s, err := r.stmt(query)
+	if err != nil {
+		return false, err
+	}
+	err = s.QueryRowContext(r.ctx, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (r *dbsqlTx) exec(query string, args ...any) error {
+	s, err := r.stmt(query)
+	if err == nil {
+		_, err = s.ExecContext(r.ctx, args...)
+	}
+	return err
+}
+
+func (r *dbsqlTx) closeStmts() {
+	for _, s := range r.stmts {
+		_ = s.Close()
+	}
 }
 
 func (v *dbsql) get(ctx context.Context, id string) error {
@@ -370,48 +395,34 @@ func (v *zombie) writes(ctx context.Context, ws []write) (err error) {
 		return err
 	}
 	defer end(&err)
-	for _, w := range ws {
-		var rev, created int64
-		var cur string
-		exists := false
-		err := sqlitex.Execute(v.w, sqlCurrent, &sqlitex.ExecOptions{Args: []any{w.coll, w.id}, ResultFunc: func(s *sqlite.Stmt) error {
-			rev, cur, created, exists = s.ColumnInt64(0), s.ColumnText(1), s.ColumnInt64(2), true
-			return nil
-		}})
-		if err != nil {
-			return err
-		}
-		t := time.Now().UnixMicro()
-		var out string
-		grab := func(s *sqlite.Stmt) error { out = s.ColumnText(0); return nil }
-		op := "insert"
-		if w.json != "" && !exists {
-			if err := sqlitex.Execute(v.w, sqlInsert, &sqlitex.ExecOptions{Args: []any{w.coll, w.id, w.json, t, t}, ResultFunc: grab}); err != nil {
-				return err
-			}
-			rev, created = 1, t
-		} else {
-			text := w.json
-			if text == "" {
-				if text, err = updated(cur, w.update); err != nil {
-					return err
-				}
-			}
-			op, rev = "update", rev+1
-			if err := sqlitex.Execute(v.w, sqlUpdate, &sqlitex.ExecOptions{Args: []any{rev, text, t, w.coll, w.id}, ResultFunc: grab}); err != nil {
-				return err
+	return applyWrites(zombieTx{v.w}, ws)
+}
+
+// zombieTx runs a write transaction's statements with sqlitex.Execute, which
+// keeps each statement prepared on the connection.
+type zombieTx struct{ conn *sqlite.Conn }
+
+func (r zombieTx) row(query string, args []any, dest ...any) (bool, error) {
+	found := false
+	err := sqlitex.Execute(r.conn, query, &sqlitex.ExecOptions{Args: args, ResultFunc: func(s *sqlite.Stmt) error {
+		found = true
+		for i, d := range dest {
+			switch d := d.(type) {
+			case *int64:
+				*d = s.ColumnInt64(i)
+			case *string:
+				*d = s.ColumnText(i)
+			default:
+				return fmt.Errorf("column %d: cannot read into %T", i, d)
 			}
 		}
-		for _, p := range indexedPaths {
-			if err := sqlitex.Execute(v.w, sqlScalar, &sqlitex.ExecOptions{Args: []any{out, p}, ResultFunc: func(*sqlite.Stmt) error { return nil }}); err != nil {
-				return err
-			}
-		}
-		if err := sqlitex.Execute(v.w, sqlChange, &sqlitex.ExecOptions{Args: []any{w.coll, w.id, op, rev, out, created, t}}); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	}})
+	return found, err
+}
+
+func (r zombieTx) exec(query string, args ...any) error {
+	return sqlitex.Execute(r.conn, query, &sqlitex.ExecOptions{Args: args})
 }
 
 func (v *zombie) read(ctx context.Context, query string, args []any, row func(*sqlite.Stmt)) (int, error) {

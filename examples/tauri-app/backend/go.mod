@@ -1,6 +1,6 @@
 module github.com/anysync/tauri-plugin-anysync/examples/tauri-app/backend
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/anysync/tauri-plugin-anysync/go-backend v0.0.0
