@@ -6,7 +6,8 @@
  * Go floor, then prints and writes the numbers with the targets of issues 6, 12, 13 and 14. See
  * bench/README.md for the method.
  *
- * Options: --smoke; --no-build (use what was built before). With ANYSYNC_BENCH_PROFILE=release the
+ * Options: --smoke; --no-build (use what was built before); --store-only (the store benchmarks alone:
+ * rewrites only the store section of RESULTS.md). With ANYSYNC_BENCH_PROFILE=release the
  * Rust driver is a release build and a full run writes bench/RESULTS.release.md instead.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,10 +16,11 @@ import path from "node:path";
 import { buildGuestJs, cargoTargetDir } from "../scripts/build.ts";
 import { capture, goEnv, repoRoot, run, runNodeWithDisplay } from "../scripts/lib.ts";
 import { bytes, median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
-import { FULL_SIZES, SMOKE_SIZES, runStoreFloor, storeReport, type StoreWebviewOut } from "./store.ts";
+import { FULL_SIZES, SMOKE_SIZES, runStoreFloor, storeReport, withStoreSection, type StoreWebviewOut } from "./store.ts";
 
 const smoke = process.argv.includes("--smoke");
 const noBuild = process.argv.includes("--no-build");
+const storeOnly = process.argv.includes("--store-only");
 const started = performance.now();
 const outDir = path.join(cargoTargetDir(), "bench");
 const binDir = path.join(outDir, "bin");
@@ -29,6 +31,7 @@ const benchApp = path.join(cargoTargetDir(), "debug", "anysync-bench-app");
 mkdirSync(binDir, { recursive: true });
 
 const loadBefore = os.loadavg();
+const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" / ");
 
 // ------------------------------------------------------------------------------------------ build
 
@@ -38,7 +41,7 @@ function build(): void {
   const goBuild = { cwd: path.join(repoRoot, "go-backend"), env: { ...goEnv, CGO_ENABLED: "0" } };
   run("go", ["build", "-trimpath", "-o", path.join(binDir, "anysync-backend"), "./cmd/server"], goBuild);
   run("go", ["build", "-trimpath", "-o", binDir + path.sep, "./cmd/bench-echo", "./cmd/bench-nop", "./cmd/bench-grpc"], goBuild);
-  run("cargo", ["build", "--locked", "-p", "anysync-bench", ...(profile === "release" ? ["--release"] : [])]);
+  if (!storeOnly) run("cargo", ["build", "--locked", "-p", "anysync-bench", ...(profile === "release" ? ["--release"] : [])]);
   // The example app's front end, then the app with its bench command (debug, front end embedded).
   buildGuestJs();
   run("npm", ["run", "--silent", "--workspace", "examples/tauri-app", "build"]);
@@ -66,6 +69,39 @@ const storeDir = path.join(outDir, "store-data");
 rmSync(storeDir, { recursive: true, force: true });
 mkdirSync(storeDir, { recursive: true });
 const runStarted = performance.now();
+
+function runWebview(out: string, extra: readonly string[] = []): void {
+  const script = path.join(repoRoot, "bench", "webview.ts");
+  const args = ["--import", "tsx", script, "--app", benchApp, "--out", out, "--store-dir", storeDir, ...extra, ...(smoke ? ["--smoke"] : [])];
+  const result = runNodeWithDisplay(args, {
+    stderrPath: path.join(outDir, "webview.stderr.log"),
+    stdin: "ignore",
+    tailLines: 30,
+  });
+  if (result.status !== 0) {
+    throw new Error(`the webview part failed (${String(result.status ?? result.signal)}):\n${result.stderrTail}`);
+  }
+}
+
+const storeFloorOut = path.join(outDir, smoke ? "store-floor.smoke.json" : "store-floor.json");
+const loadText = (a: number[], b: number[]) => `${load(a)} before the run, ${load(b)} after the webview part`;
+if (storeOnly) {
+  const out = path.join(outDir, smoke ? "webview-store.smoke.json" : "webview-store.json");
+  runWebview(out, ["--store-only"]);
+  const loadWebview = os.loadavg();
+  const floor = runStoreFloor(smoke ? SMOKE_SIZES : FULL_SIZES, storeFloorOut);
+  const web = (JSON.parse(readFileSync(out, "utf8")) as { store: StoreWebviewOut }).store;
+  const { lines, targets } = storeReport(web, floor, loadText(loadBefore, loadWebview));
+  // The targets inside the section (before its end marker): a full run lists them in the targets table.
+  lines.splice(-1, 0, ...targets.map((t) => `- ${t.pass ? "PASS" : "**MISS**"} ${t.what}: ${t.measured}`), "");
+  const section = lines.join("\n");
+  console.log(`\n${section}`);
+  const file = smoke ? path.join(outDir, "RESULTS.store.smoke.md") : path.join(repoRoot, "bench", "RESULTS.md");
+  writeFileSync(file, smoke ? section : withStoreSection(existsSync(file) ? readFileSync(file, "utf8") : "", section));
+  console.log(`bench: wrote ${path.relative(repoRoot, file)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  process.exit(0);
+}
+
 run(driverBinary, [
   "--sidecar",
   path.join(binDir, "anysync-backend"),
@@ -80,20 +116,9 @@ run(driverBinary, [
   ...(smoke ? ["--smoke"] : []),
 ]);
 
-{
-  const script = path.join(repoRoot, "bench", "webview.ts");
-  const args = ["--import", "tsx", script, "--app", benchApp, "--out", webviewOut, "--store-dir", storeDir, ...(smoke ? ["--smoke"] : [])];
-  const result = runNodeWithDisplay(args, {
-    stderrPath: path.join(outDir, "webview.stderr.log"),
-    stdin: "ignore",
-    tailLines: 30,
-  });
-  if (result.status !== 0) {
-    throw new Error(`the webview part failed (${String(result.status ?? result.signal)}):\n${result.stderrTail}`);
-  }
-}
+runWebview(webviewOut);
 const loadWebview = os.loadavg();
-const storeFloor = runStoreFloor(smoke ? SMOKE_SIZES : FULL_SIZES, path.join(outDir, smoke ? "store-floor.smoke.json" : "store-floor.json"));
+const storeFloor = runStoreFloor(smoke ? SMOKE_SIZES : FULL_SIZES, storeFloorOut);
 const runSeconds = (performance.now() - runStarted) / 1000;
 const loadAfter = os.loadavg();
 
@@ -292,8 +317,7 @@ target(
 target("V6 idle RSS <= 15 MiB", mib(rss.v6IdleKib), rss.v6IdleKib <= 15 * 1024);
 target("V6 idle RSS <= 2x B3", `${mib(rss.b3IdleKib)} B3 → ${ratio(rss.v6IdleKib / rss.b3IdleKib)}`, rss.v6IdleKib <= 2 * rss.b3IdleKib);
 
-const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" / ");
-const store = storeReport(webview.store, storeFloor, `${load(loadBefore)} before the run, ${load(loadWebview)} after the webview part`);
+const store = storeReport(webview.store, storeFloor, loadText(loadBefore, loadWebview));
 targets.push(...store.targets);
 
 // ---------------------------------------------------------------------------------------- report

@@ -6,8 +6,9 @@
  * fairness notes in bench/README.md.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { goEnv, repoRoot, run } from "../scripts/lib.ts";
+import { capture, goEnv, repoRoot, run } from "../scripts/lib.ts";
 import { type Browser, rssKib } from "../e2e/harness.ts";
 import { median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
 
@@ -341,6 +342,27 @@ export function runStoreFloor(sizes: StoreSizes, out: string): StoreFloorOut {
 
 // -------------------------------------------------------------------------------------- report
 
+/** The store section's bounds in RESULTS.md: `npm run bench -- --store-only` rewrites what is between. */
+const STORE_BEGIN = "<!-- store: generated; `npm run bench -- --store-only` rewrites only this part -->";
+const STORE_END = "<!-- /store -->";
+const ANALYSIS = "<!-- analysis: kept across runs -->";
+
+/** `previous` (a RESULTS.md) with its store section replaced by `section`, or put before the analysis. */
+export function withStoreSection(previous: string, section: string): string {
+  const begin = previous.indexOf(STORE_BEGIN);
+  const end = previous.indexOf(STORE_END);
+  if (begin >= 0 && end > begin) return previous.slice(0, begin) + section + previous.slice(end + STORE_END.length);
+  const at = previous.indexOf(ANALYSIS);
+  return at >= 0 ? `${previous.slice(0, at)}${section}\n\n${previous.slice(at)}` : `${previous}\n${section}\n`;
+}
+
+/** Date, commit and machine of a store run: the section can be rewritten apart from the rest. */
+function measured(load: string): string {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown";
+  const dirty = capture("git", ["status", "--porcelain"]) !== "" ? " (work tree with uncommitted changes)" : "";
+  return `Measured ${new Date().toISOString()} at commit ${capture("git", ["rev-parse", "--short=12", "HEAD"])}${dirty}; ${cpu}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load average (1/5/15 min) ${load}; debug builds (the bench app as \`tauri build --debug\` makes it).`;
+}
+
 const OPS: { op: Op; what: (s: StoreSizes) => string }[] = [
   { op: "put", what: () => "single insert" },
   { op: "batch", what: (s) => `batched insert of ${s.batch} documents` },
@@ -378,9 +400,12 @@ export function storeReport(
   const opsPerSecond = (s: Summary) => 1e6 / s.mean;
 
   const lines: string[] = [
+    STORE_BEGIN,
     "## Document store (issue 14)",
     "",
-    `The same work from the same webview in the same run: the store (\`openSpace\`, generic path, Go, SQLite), \`@tauri-apps/plugin-sql\` (sqlx, SQLite in WAL mode, synchronous FULL, a table with an id primary key and indexed columns) and \`@tauri-apps/plugin-store\` (a JSON file; writes are in memory until \`save()\`). Go floor: the same operations in-process on \`internal/store\`. Latency per operation: the gap between Rust-clock stamps around it, less the stamp call's own round trip (p50 per round, ${us(median(web.stampUs))} median; see README). Ratios: p50 over p50, the median of per-round ratios. Load average during the run: ${load}.`,
+    measured(load),
+    "",
+    `The same work from the same webview in the same run: the store (\`openSpace\`, generic path, Go, SQLite), \`@tauri-apps/plugin-sql\` (sqlx, SQLite in WAL mode, synchronous FULL, a table with an id primary key and indexed columns) and \`@tauri-apps/plugin-store\` (a JSON file; writes are in memory until \`save()\`). Go floor: the same operations in-process on \`internal/store\`. Latency per operation: the gap between Rust-clock stamps around it, less the stamp call's own round trip (p50 per round, ${us(median(web.stampUs))} median; see README). Ratios: p50 over p50, the median of per-round ratios.`,
     "",
     "| operation | system | samples | p50 | p99 | throughput | vs plugin-sql p50 | vs plugin-store p50 | vs Go floor p50 |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -413,6 +438,7 @@ export function storeReport(
     "",
     `Sidecar RSS after the ${sizes.docs} documents were written: ${mib(web.sidecarKibAfterDocs)}; at the end (after the queries and the live query): ${mib(web.sidecarKibEnd)}.`,
     "",
+    STORE_END,
   );
   const put = sum("anysync", "put");
   const sqlPut = sum("sql", "put");

@@ -15,7 +15,9 @@
  * With --store-dir DIR it also runs the store benchmarks (bench/store.ts) against plugin-sql and
  * plugin-store, with the backend's spaces in DIR.
  *
- * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke] [--store-dir DIR]
+ * With --store-only (and --store-dir) it runs the store benchmarks alone.
+ *
+ * Usage: node --import tsx bench/webview.ts --app PATH --out FILE [--smoke] [--store-dir DIR [--store-only]]
  */
 import { writeFileSync } from "node:fs";
 import { openApp, parentPid, rssKib, startDriver, waitFor, type Browser } from "../e2e/harness.ts";
@@ -231,6 +233,11 @@ async function main(): Promise<void> {
       timeoutMs: 60_000,
       intervalMs: 200,
     });
+    if (storeDir !== undefined && process.argv.includes("--store-only")) {
+      writeFileSync(out, JSON.stringify({ smoke, store: await storeWebview(session, storeDir, smoke ? SMOKE_SIZES : FULL_SIZES) }));
+      console.log(`webview: wrote ${out}`);
+      return;
+    }
     // Warm-up: JIT, IPC protocol handler, the plugin's client.
     await block(session, "B1", 200);
     await block(session, "V2", 200);
