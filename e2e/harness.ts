@@ -388,7 +388,7 @@ export async function closeAndCheckGracefulStop(browser: Browser, sidecarPid: nu
     assert.equal(lastRecord.forced, false, "it stopped within its grace, nothing cut off");
     assert.deepEqual([appExit.exitCode, appExit.signal], [0, null], "the app exited with status 0");
     const appAfterSidecarMs = (appExit.atSec - sidecarExit.atSec) * 1000;
-    assert.ok(appAfterSidecarMs >= 0, `the app waited for its sidecar: the sidecar exited ${-appAfterSidecarMs} ms after the app`);
+    assert.ok(appAfterSidecarMs >= 0, `the app waited for its sidecar: the sidecar exited ${(-appAfterSidecarMs).toFixed(1)} ms after the app`);
     return { sidecarGoneMs, lastRecord, appAfterSidecarMs };
   } finally {
     sidecar.stop();
