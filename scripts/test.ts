@@ -4,6 +4,7 @@
  * Each step runs even when an earlier one failed, so one run shows everything that is broken; the
  * exit code is non-zero when any step failed. `--only=<name,...>` runs a subset (e.g. `--only=go,rust`).
  */
+import { checkCross, lintWorkflows } from "./cross.ts";
 import { goEnv, run } from "./lib.ts";
 
 /** The Go modules: the plugin's backend, the example app's own, and the store's driver benchmark (bench/go-sqlite). */
@@ -19,7 +20,7 @@ const steps: Step[] = [
   { name: "gen", what: "generated code matches the .proto", run: () => run("npm", ["run", "--silent", "gen:check"]) },
   {
     name: "go-lint",
-    what: "go vet, gofmt and tidy go.mod files",
+    what: "go vet, gofmt, tidy go.mod files, actionlint of the GitHub workflows",
     run: () => {
       for (const cwd of goModules) {
         run("go", ["vet", "./..."], { cwd, env: goEnv });
@@ -28,6 +29,7 @@ const steps: Step[] = [
         run("go", ["mod", "tidy", "-diff"], { cwd, env: { ...goEnv, GOFLAGS: "" } });
         run("bash", ["-c", 'out=$(gofmt -l .); [ -z "$out" ] || { echo "gofmt would change: $out"; exit 1; }'], { cwd });
       }
+      lintWorkflows();
     },
   },
   {
@@ -38,6 +40,7 @@ const steps: Step[] = [
       run("cargo", ["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
     },
   },
+  { name: "cross", what: "plugin and build helper check and lint for Windows, macOS, Android, iOS", run: () => checkCross() },
   {
     name: "ts-lint",
     what: "eslint and tsc --strict",

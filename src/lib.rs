@@ -20,6 +20,9 @@ use tauri::plugin::TauriPlugin;
 use tauri::webview::PageLoadEvent;
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 
+// On mobile every call fails before it is registered or read (src/mobile.rs): the bookkeeping of
+// cancellable calls and the parsed invocations are desktop-only there.
+#[cfg_attr(mobile, allow(dead_code))]
 mod calls;
 mod client;
 mod codec;
@@ -28,6 +31,7 @@ mod config;
 #[cfg(desktop)]
 mod desktop;
 mod error;
+#[cfg_attr(mobile, allow(dead_code))]
 mod ipc;
 mod method;
 // Compiled in desktop tests too, so the mobile stand-in is checked on every platform.
