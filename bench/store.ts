@@ -74,7 +74,7 @@ export interface StoreWebviewOut {
   /** Go commit to the page's watch loop: stamp-based (µs) and Date.now()-based (1 ms steps). */
   liveUs: number[];
   livePageUs: number[];
-  /** Go's commit (the document's updatedAt, whole ms) to the loop body's stamp. */
+  /** The write's clock in Go (the document's updatedAt, whole ms) to the loop body's stamp. */
   liveCommitUs: number[];
   sidecarKibAfterDocs: number;
   sidecarKibEnd: number;
@@ -227,7 +227,7 @@ const LIVE_SCRIPT = `
         const at = await invoke("bench_noop");
         latencyUs.push(at - change.doc.sentAt);
         pageUs.push(page - change.doc.sentAt);
-        // From Go's commit: updatedAt is in whole milliseconds (truncated), so this over-states by < 1 ms.
+        // From the write's clock in Go (inside its transaction, before the commit): whole ms, truncated.
         commitUs.push(at - change.doc.updatedAt * 1000);
         if (latencyUs.length === count) break;
       }
@@ -442,7 +442,7 @@ export function storeReport(
   const liveCommit = summarize(web.liveCommitUs);
   lines.push(
     "",
-    `Live query: Rust puts a document every 10 ms (\`bench_store_writes\`, the generated tonic client on \`app.anysync().channel()\`); the page's \`for await (const change of docs.watch())\` loop stamps each insert with a \`bench_noop\` call (this includes one page → Rust IPC leg, so it over-states). ${live.n} changes: p50 ${us(live.p50)}, p99 ${us(live.p99)}, max ${us(live.max)} (page clock, 1 ms steps: p50 ${us(livePage.p50)}, p99 ${us(livePage.p99)}). Of that, from Go's commit (the document's \`updatedAt\`, whole milliseconds, so over-stated by up to 1 ms) to the loop body: p50 ${us(liveCommit.p50)}, p99 ${us(liveCommit.p99)}; the rest is the put's own round trip and fsync.`,
+    `Live query: Rust puts a document every 10 ms (\`bench_store_writes\`, the generated tonic client on \`app.anysync().channel()\`); the page's \`for await (const change of docs.watch())\` loop stamps each insert with a \`bench_noop\` call (this includes one page → Rust IPC leg, so it over-states). ${live.n} changes: p50 ${us(live.p50)}, p99 ${us(live.p99)}, max ${us(live.max)} (page clock, 1 ms steps: p50 ${us(livePage.p50)}, p99 ${us(livePage.p99)}). Of that, from the write's own clock (the document's \`updatedAt\`, taken inside its transaction, before the commit's fsync; whole milliseconds, so over-stated by up to 1 ms) to the loop body: p50 ${us(liveCommit.p50)}, p99 ${us(liveCommit.p99)}; the rest is the put's own round trip and fsync.`,
     "",
     `| after ${sizes.docs} documents (+ ${sizes.single} single inserts, ${sizes.updates} updates), app running | database file | write-ahead log |`,
     "| --- | --- | --- |",
