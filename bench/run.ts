@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { buildGuestJs, cargoTargetDir } from "../scripts/build.ts";
 import { capture, goEnv, repoRoot, run, runNodeWithDisplay } from "../scripts/lib.ts";
-import { bytes, median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
+import { bytes, median, mib, ratio, sectionOf, summarize, us, withSection, type SectionMarkers, type Summary } from "./stats.ts";
 import { FULL_SIZES, SMOKE_SIZES, runStoreFloor, storeReport, withStoreSection, type StoreWebviewOut } from "./store.ts";
 
 const smoke = process.argv.includes("--smoke");
@@ -24,10 +24,14 @@ const storeOnly = process.argv.includes("--store-only");
 const started = performance.now();
 const outDir = path.join(cargoTargetDir(), "bench");
 const binDir = path.join(outDir, "bin");
-/** The Rust driver's profile: release when ANYSYNC_BENCH_PROFILE=release (see README), else debug. */
-const profile = process.env.ANYSYNC_BENCH_PROFILE === "release" ? "release" : "debug";
+/**
+ * The build profile of the driver and the bench app: release with `--release` (or
+ * ANYSYNC_BENCH_PROFILE=release), as an app's users run it; else debug, as CI runs it.
+ */
+const profile = process.argv.includes("--release") || process.env.ANYSYNC_BENCH_PROFILE === "release" ? "release" : "debug";
+const releaseFlag = profile === "release" ? ["--release"] : [];
 const driverBinary = path.join(cargoTargetDir(), profile, "anysync-bench");
-const benchApp = path.join(cargoTargetDir(), "debug", "anysync-bench-app");
+const benchApp = path.join(cargoTargetDir(), profile, "anysync-bench-app");
 mkdirSync(binDir, { recursive: true });
 
 const loadBefore = os.loadavg();
@@ -41,8 +45,8 @@ function build(): void {
   const goBuild = { cwd: path.join(repoRoot, "go-backend"), env: { ...goEnv, CGO_ENABLED: "0" } };
   run("go", ["build", "-trimpath", "-o", path.join(binDir, "anysync-backend"), "./cmd/server"], goBuild);
   run("go", ["build", "-trimpath", "-o", binDir + path.sep, "./cmd/bench-echo", "./cmd/bench-nop", "./cmd/bench-grpc"], goBuild);
-  if (!storeOnly) run("cargo", ["build", "--locked", "-p", "anysync-bench", ...(profile === "release" ? ["--release"] : [])]);
-  // The example app's front end, then the app with its bench command (debug, front end embedded).
+  if (!storeOnly) run("cargo", ["build", "--locked", "-p", "anysync-bench", ...releaseFlag]);
+  // The example app's front end, then the app with its bench command (front end embedded).
   buildGuestJs();
   run("npm", ["run", "--silent", "--workspace", "examples/tauri-app", "build"]);
   run("cargo", [
@@ -54,6 +58,7 @@ function build(): void {
     "anysync-bench-app",
     "--features",
     "bench,tauri/custom-protocol",
+    ...releaseFlag,
   ]);
   console.log(`bench: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
@@ -316,6 +321,15 @@ target(
 );
 target("V6 idle RSS <= 15 MiB", mib(rss.v6IdleKib), rss.v6IdleKib <= 15 * 1024);
 target("V6 idle RSS <= 2x B3", `${mib(rss.b3IdleKib)} B3 → ${ratio(rss.v6IdleKib / rss.b3IdleKib)}`, rss.v6IdleKib <= 2 * rss.b3IdleKib);
+// Issue 17's goals are for release builds: a debug run shows them too, for comparison.
+const tag = `(issue 17, ${profile} build)`;
+target(`V2 p50 <= 1.2x B1 p50 ${tag}`, ratio(v2b1p50), v2b1p50 <= 1.2);
+target(`V2 p99 <= 1.4x B1 p99 ${tag}`, ratio(v2b1p99), v2b1p99 <= 1.4);
+target(`V1 conc 1 p50 <= 3x B0 p50 ${tag}`, ratio(v1RatioB0), v1RatioB0 <= 3);
+target(`CPU per V1 call <= 25 µs Rust ${tag}`, us(rust.cpu.V1.rustUsPerCall), rust.cpu.V1.rustUsPerCall <= 25);
+target(`CPU per V1 call <= 30 µs Go ${tag}`, us(rust.cpu.V1.goUsPerCall), rust.cpu.V1.goUsPerCall <= 30);
+target(`V4 p50 <= 5x B2 p50 ${tag}`, ratio(v4b2), v4b2 <= 5);
+target(`V6 idle RSS <= 1.2x B3 ${tag}`, ratio(rss.v6IdleKib / rss.b3IdleKib), rss.v6IdleKib <= 1.2 * rss.b3IdleKib);
 
 const store = storeReport(webview.store, storeFloor, loadText(loadBefore, loadWebview));
 targets.push(...store.targets);
@@ -342,7 +356,7 @@ const lines: string[] = [
   `| memory | ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB |`,
   `| kernel | ${os.type()} ${os.release()} |`,
   `| load average (1/5/15 min) | before ${load(loadBefore)}, after ${load(loadAfter)} |`,
-  `| builds | Rust driver: ${profile}; example app: debug (tauri build --debug); Go: go build -trimpath, CGO off |`,
+  `| builds | Rust driver and bench app: ${profile}; Go: go build -trimpath, CGO off |`,
   `| run time | ${runSeconds.toFixed(0)} s measuring, ${((performance.now() - started) / 1000).toFixed(0)} s with builds |`,
   "",
 ];
@@ -455,18 +469,40 @@ lines.push(
 
 const report = lines.join("\n");
 console.log(`\n${report}`);
-// A release-driver run is a supplement to the debug run that RESULTS.md holds: its own file.
+// RESULTS.md holds the debug run and, in a section of its own, the targets of the last release run,
+// whose full report is RESULTS.release.md; each kind of run keeps the other's part.
 const reportPath = smoke
   ? path.join(outDir, "RESULTS.smoke.md")
   : path.join(repoRoot, "bench", profile === "release" ? "RESULTS.release.md" : "RESULTS.md");
+const RELEASE: SectionMarkers = {
+  begin: "<!-- release: generated by `npm run bench -- --release`; a debug run keeps it -->",
+  end: "<!-- /release -->",
+};
+const ANALYSIS = "<!-- analysis: kept across runs -->";
+const readOr = (file: string): string => (existsSync(file) ? readFileSync(file, "utf8") : "");
 if (smoke) {
   writeFileSync(reportPath, report);
 } else {
   // Keep the hand-written analysis below the generated part when re-running.
-  const marker = "<!-- analysis: kept across runs -->";
-  const previous = existsSync(reportPath) ? readFileSync(reportPath, "utf8") : "";
-  const at = previous.indexOf(marker);
-  const analysis = at >= 0 ? previous.slice(at) : `${marker}\n`;
-  writeFileSync(reportPath, `${report}\n${analysis}`);
+  const previous = readOr(reportPath);
+  const at = previous.indexOf(ANALYSIS);
+  const analysis = at >= 0 ? previous.slice(at) : `${ANALYSIS}\n`;
+  const kept = profile === "debug" ? sectionOf(previous, RELEASE) : undefined;
+  writeFileSync(reportPath, `${report}\n${kept ? `${kept}\n\n` : ""}${analysis}`);
+  if (profile === "release") {
+    const summary = [
+      RELEASE.begin,
+      "## Release builds",
+      "",
+      `The driver, the bench app and the sidecar as an app's users get them, measured ${new Date().toISOString()} at commit ${commit}${dirty ? " (work tree with uncommitted changes)" : ""}, load average before ${load(loadBefore)}, after ${load(loadAfter)}. Every figure: [RESULTS.release.md](RESULTS.release.md).`,
+      "",
+      "| target | measured | |",
+      "| --- | --- | --- |",
+      ...targets.map((t) => `| ${t.what} | ${t.measured} | ${t.pass ? "PASS" : "**MISS**"} |`),
+      RELEASE.end,
+    ].join("\n");
+    const debugReport = path.join(repoRoot, "bench", "RESULTS.md");
+    writeFileSync(debugReport, withSection(readOr(debugReport), RELEASE, summary, ANALYSIS));
+  }
 }
 console.log(`bench: wrote ${path.relative(repoRoot, reportPath)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -56,3 +56,27 @@ export function bytes(size: number): string {
 export function mib(kib: number): string {
   return `${(kib / 1024).toFixed(1)} MiB`;
 }
+
+/** The comments that begin and end a generated section of a results file. */
+export interface SectionMarkers {
+  begin: string;
+  end: string;
+}
+
+/** The section of `text` between (and with) `markers`, if it has one. */
+export function sectionOf(text: string, markers: SectionMarkers): string | undefined {
+  const begin = text.indexOf(markers.begin);
+  const end = text.indexOf(markers.end, begin);
+  return begin >= 0 && end > begin ? text.slice(begin, end + markers.end.length) : undefined;
+}
+
+/**
+ * `text` with its `markers` section replaced by `section` (which carries the markers); without
+ * one, `section` goes before the line `before` (the hand-written analysis), else at the end.
+ */
+export function withSection(text: string, markers: SectionMarkers, section: string, before: string): string {
+  const old = sectionOf(text, markers);
+  if (old !== undefined) return text.replace(old, () => section);
+  const at = text.indexOf(before);
+  return at >= 0 ? `${text.slice(0, at)}${section}\n\n${text.slice(at)}` : `${text}\n${section}\n`;
+}

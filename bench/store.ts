@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { capture, goEnv, repoRoot, run } from "../scripts/lib.ts";
 import { type Browser, rssKib } from "../e2e/harness.ts";
-import { median, mib, ratio, summarize, us, type Summary } from "./stats.ts";
+import { median, mib, ratio, summarize, us, withSection, type Summary } from "./stats.ts";
 
 /** How much work one run does; the Go floor reads the same object (ANYSYNC_STORE_FLOOR_SIZES). */
 export interface StoreSizes {
@@ -363,11 +363,7 @@ const ANALYSIS = "<!-- analysis: kept across runs -->";
 
 /** `previous` (a RESULTS.md) with its store section replaced by `section`, or put before the analysis. */
 export function withStoreSection(previous: string, section: string): string {
-  const begin = previous.indexOf(STORE_BEGIN);
-  const end = previous.indexOf(STORE_END);
-  if (begin >= 0 && end > begin) return previous.slice(0, begin) + section + previous.slice(end + STORE_END.length);
-  const at = previous.indexOf(ANALYSIS);
-  return at >= 0 ? `${previous.slice(0, at)}${section}\n\n${previous.slice(at)}` : `${previous}\n${section}\n`;
+  return withSection(previous, { begin: STORE_BEGIN, end: STORE_END }, section, ANALYSIS);
 }
 
 /** Date, commit and machine of a store run: the section can be rewritten apart from the rest. */

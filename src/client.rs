@@ -17,11 +17,13 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use tonic::codec::Streaming;
 use tonic::codegen::http::Uri;
+use tonic::codegen::Service as _;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec::RawCodec;
+use crate::connection::{Dial, UnaryConnection};
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::proto::health_service_client::HealthServiceClient;
@@ -68,8 +70,8 @@ impl tonic::service::Interceptor for BearerAuth {
 #[derive(Clone)]
 pub struct Client {
     id: u64,
-    health: HealthServiceClient<InterceptedService<Channel, BearerAuth>>,
-    unary: Channel,
+    health: HealthServiceClient<InterceptedService<UnaryConnection, BearerAuth>>,
+    unary: UnaryConnection,
     auth: MetadataValue<Ascii>,
     token: Token,
     liveness: Liveness,
@@ -109,8 +111,22 @@ impl Client {
             addr,
             liveness: liveness.clone(),
         };
-        let channel = endpoint
-            .connect_with_connector(connector.clone())
+        let dial: Dial = {
+            let connector = connector.clone();
+            Arc::new(move || {
+                let mut connector = connector.clone();
+                Box::pin(async move {
+                    connector
+                        .call(Uri::from_static("http://backend"))
+                        .await
+                        .map(TokioIo::into_inner)
+                })
+            })
+        };
+        let authority = addr.to_string().parse().map_err(|e| Error::Unavailable {
+            reason: format!("bad backend address {addr}: {e}"),
+        })?;
+        let channel = UnaryConnection::connect(authority, dial, timeout)
             .await
             .map_err(|e| Error::Unavailable {
                 reason: format!("cannot connect to the backend at {addr}: {e}"),
@@ -159,7 +175,7 @@ impl Client {
     }
 
     /// The unary connection, without the token (see [`Self::authorization`]).
-    pub(crate) fn unary_channel(&self) -> Channel {
+    pub(crate) fn unary_channel(&self) -> UnaryConnection {
         self.unary.clone()
     }
 
@@ -210,9 +226,7 @@ impl Client {
             .insert("authorization", self.auth.clone());
         let path = method.path();
         with_deadline(timeout, async move {
-            grpc.ready()
-                .await
-                .map_err(|e| tonic::Status::from_error(e.into()))?;
+            grpc.ready().await.map_err(tonic::Status::from_error)?;
             grpc.unary(request, path, RawCodec).await
         })
         .await
@@ -421,13 +435,23 @@ impl tonic::codegen::Service<Uri> for IncarnationConnector {
 /// stop), after which a redial is fine; a connection that ends without one means the process
 /// died (or the connection was cut), and its port may be someone else's by the time a redial
 /// would happen: long before the process is reaped and the supervisor hears of it.
-struct Watched {
+pub(crate) struct Watched {
     stream: tokio::net::TcpStream,
     frames: FrameScanner,
     liveness: Liveness,
 }
 
 impl Watched {
+    /// A watched connection outside any incarnation, for the connection's own tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(stream: tokio::net::TcpStream) -> Self {
+        Self {
+            stream,
+            frames: FrameScanner::default(),
+            liveness: Liveness::new(std::process::id()),
+        }
+    }
+
     fn ended(&self) {
         if !self.frames.saw_goaway {
             self.liveness.end();

@@ -28,6 +28,7 @@ mod client;
 mod codec;
 mod commands;
 mod config;
+mod connection;
 #[cfg(desktop)]
 mod desktop;
 mod error;

@@ -72,7 +72,7 @@ impl Service<http::Request<Body>> for BackendChannel {
                 .insert(http::header::AUTHORIZATION, header);
             let mut channel = client.unary_channel();
             std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
-            Ok(channel.call(request).await?)
+            channel.call(request).await
         })
     }
 }

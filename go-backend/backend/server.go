@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -54,6 +55,14 @@ const (
 	// does not read would otherwise hold the graceful stop until the grace
 	// runs out.
 	drainAfterIdle = 250 * time.Millisecond
+	// streamWindowBytes and connWindowBytes are fixed HTTP/2 receive
+	// windows. Fixed windows turn off grpc-go's BDP estimation, which on
+	// loopback sends a WINDOW_UPDATE and a PING with nearly every response
+	// (and the client answers each PING): two frames, a write and a read
+	// more on each side per call. 1 MiB per stream takes a request at the
+	// 4 MiB limit in four window updates.
+	streamWindowBytes = 1 << 20
+	connWindowBytes   = 16 << 20
 	// refusedReportEvery is the period of the one record that counts calls
 	// refused for want of the token: refusals themselves never log.
 	refusedReportEvery = time.Second
@@ -170,6 +179,12 @@ func newServer(o serverOptions) (*server, error) {
 		grpc.ConnectionTimeout(o.connectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(kep),
 		grpc.KeepaliveParams(kp),
+		grpc.InitialWindowSize(streamWindowBytes),
+		grpc.InitialConnWindowSize(connWindowBytes),
+		// Handlers run on reused goroutines, whose stacks have already
+		// grown, instead of a new goroutine per call (grpc-go starts one
+		// when every worker is busy, e.g. with long streams).
+		grpc.NumStreamWorkers(uint32(max(4, runtime.GOMAXPROCS(0)))),
 		// The token is checked when the headers arrive, before any message
 		// is read (see authTap), and again by the interceptors.
 		tap,

@@ -3,7 +3,8 @@
 //! plugin's public [`Supervisor`], interleaved in blocks, and writes every raw sample as JSON.
 //! Statistics and thresholds live in bench/run.ts, so this binary only measures.
 //!
-//! Usage: `anysync-bench --sidecar PATH --echo PATH --nop PATH --grpc PATH --out FILE [--smoke]`
+//! Usage: `anysync-bench --sidecar PATH --echo PATH --nop PATH --grpc PATH --out FILE [--smoke]`, or
+//! `anysync-bench --sidecar PATH --profile-seconds N` to call V1 for N seconds under a profiler.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -72,11 +73,15 @@ const SIZES: [usize; 4] = [16, 1 << 10, 64 << 10, 1 << 20];
 
 struct Args {
     sidecar: PathBuf,
-    echo: PathBuf,
-    nop: PathBuf,
-    grpc: PathBuf,
-    out: PathBuf,
-    smoke: bool,
+    mode: Mode,
+}
+
+enum Mode {
+    /// Every measurement.
+    Measure(Measured),
+    /// Only V1 on the generic path, back to back for a while, for a profiler to watch
+    /// (bench/profile.ts).
+    Profile { seconds: u64 },
 }
 
 fn parse_args() -> Result<Args> {
@@ -93,24 +98,86 @@ fn parse_args() -> Result<Args> {
             return Err(format!("unexpected argument {arg}").into());
         }
     }
+    let profile_seconds = values.remove("profile-seconds");
     let mut path = |key: &str| -> Result<PathBuf> {
         values
             .remove(key)
             .map(PathBuf::from)
             .ok_or_else(|| format!("--{key} is required").into())
     };
-    Ok(Args {
-        sidecar: path("sidecar")?,
-        echo: path("echo")?,
-        nop: path("nop")?,
-        grpc: path("grpc")?,
-        out: path("out")?,
-        smoke,
-    })
+    let sidecar = path("sidecar")?;
+    let mode = match profile_seconds {
+        Some(seconds) => Mode::Profile {
+            seconds: seconds
+                .parse()
+                .map_err(|e| format!("--profile-seconds {seconds}: {e}"))?,
+        },
+        None => Mode::Measure(Measured {
+            echo: path("echo")?,
+            nop: path("nop")?,
+            grpc: path("grpc")?,
+            out: path("out")?,
+            smoke,
+        }),
+    };
+    Ok(Args { sidecar, mode })
+}
+
+/// Profile mode: warms up, then calls V1G (16 B, concurrency 1) for `seconds`, prints what the
+/// calls cost each side in CPU, and stops the sidecar gracefully (which ends its CPU profile).
+fn profile(sidecar: &std::path::Path, seconds: u64) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let supervisor = Arc::new(Supervisor::start_on(
+        rt.handle(),
+        config(sidecar, |_| {})?,
+        Arc::new(()),
+    ));
+    rt.block_on(supervisor.health())?;
+    rt.block_on(ping_block_on(&supervisor, CallPath::Generic, 16, 2_000, 1))?;
+    let pid = supervisor.status().pid.ok_or("the sidecar has no pid")?;
+    let mut cpu = CpuSplit::default();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut samples = Vec::new();
+    while Instant::now() < until {
+        let before = CpuSplit::now(pid);
+        let (block, _) =
+            rt.block_on(ping_block_on(&supervisor, CallPath::Generic, 16, 1_000, 1))?;
+        cpu.add_since(&before, pid, block.len());
+        samples.extend(block);
+    }
+    samples.sort();
+    let p50 = samples.get(samples.len() / 2).copied().unwrap_or_default();
+    println!(
+        "PROFILE driverPid={} sidecarPid={pid} calls={} p50Us={:.1} cpu={}",
+        std::process::id(),
+        samples.len(),
+        p50.as_secs_f64() * 1e6,
+        cpu.json()
+    );
+    rt.block_on(supervisor.shutdown());
+    Ok(())
 }
 
 fn main() -> Result<()> {
     let args = parse_args()?;
+    match args.mode {
+        Mode::Profile { seconds } => profile(&args.sidecar, seconds),
+        Mode::Measure(measured) => measure(&args.sidecar, &measured),
+    }
+}
+
+/// The baselines' binaries and the output of a measuring run.
+struct Measured {
+    echo: PathBuf,
+    nop: PathBuf,
+    grpc: PathBuf,
+    out: PathBuf,
+    smoke: bool,
+}
+
+fn measure(sidecar: &std::path::Path, args: &Measured) -> Result<()> {
     let scale = if args.smoke { &SMOKE } else { &FULL };
     // Like Tauri's own async runtime: multi-threaded, one worker per core.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -121,7 +188,7 @@ fn main() -> Result<()> {
     eprintln!("bench: B0/V1 latency and concurrency, then B0/V3 payloads");
     let supervisor = Arc::new(Supervisor::start_on(
         rt.handle(),
-        config(&args.sidecar, |_| {})?,
+        config(sidecar, |_| {})?,
         Arc::new(()),
     ));
     rt.block_on(supervisor.health())?;
@@ -174,7 +241,7 @@ fn main() -> Result<()> {
     rt.block_on(supervisor.shutdown());
 
     eprintln!("bench: B2/V4 spawn");
-    let v4_config = config(&args.sidecar, |_| {})?;
+    let v4_config = config(sidecar, |_| {})?;
     for _ in 0..3 {
         spawn_nop(&args.nop)?;
         rt.block_on(spawn_to_healthy(&rt, &v4_config))?;
@@ -195,11 +262,11 @@ fn main() -> Result<()> {
     }
 
     eprintln!("bench: V5 SIGKILL under a steady ping stream");
-    let v5 = rt.block_on(kill_recovery(&rt, &args.sidecar, scale.kills))?;
+    let v5 = rt.block_on(kill_recovery(&rt, sidecar, scale.kills))?;
 
     eprintln!("bench: B3/V6 RSS");
     let b3_idle = grpc_idle_rss(&args.grpc, scale.settle)?;
-    let (v6_idle, v6_after) = rt.block_on(sidecar_rss(&rt, &args.sidecar, scale))?;
+    let (v6_idle, v6_after) = rt.block_on(sidecar_rss(&rt, sidecar, scale))?;
 
     let out = json!({
         "smoke": args.smoke,
