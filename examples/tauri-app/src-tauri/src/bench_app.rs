@@ -58,7 +58,10 @@ async fn bench_store_writes(
             json: format!(r#"{{"id":"w{i:07}","sentAt":{}}}"#, now_micros()),
             expected_rev: None,
         };
-        client.put(request).await.map_err(|e| format!("put {i}: {e}"))?;
+        client
+            .put(request)
+            .await
+            .map_err(|e| format!("put {i}: {e}"))?;
     }
     Ok(())
 }
@@ -84,12 +87,11 @@ async fn bench_stream(
 fn main() {
     // The default message bound an app gets (the example's tauri.conf.json lowers it to 64 KiB for
     // its oversized-ping test): a batch of 10 000 documents is about 1.3 MB.
-    let mut anysync = tauri_plugin_anysync::Builder::new().env([(
-        "ANYSYNC_MAX_MESSAGE_BYTES".to_owned(),
-        "4194304".to_owned(),
-    )]
-    .into_iter()
-    .collect::<std::collections::BTreeMap<_, _>>());
+    let mut anysync = tauri_plugin_anysync::Builder::new().env(
+        [("ANYSYNC_MAX_MESSAGE_BYTES".to_owned(), "4194304".to_owned())]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
     if let Some(dir) = std::env::var_os("ANYSYNC_BENCH_DATA_DIR") {
         anysync = anysync.data_dir(dir);
     }
