@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"time"
 
@@ -181,10 +180,6 @@ func newServer(o serverOptions) (*server, error) {
 		grpc.KeepaliveParams(kp),
 		grpc.InitialWindowSize(streamWindowBytes),
 		grpc.InitialConnWindowSize(connWindowBytes),
-		// Handlers run on reused goroutines, whose stacks have already
-		// grown, instead of a new goroutine per call (grpc-go starts one
-		// when every worker is busy, e.g. with long streams).
-		grpc.NumStreamWorkers(uint32(max(4, runtime.GOMAXPROCS(0)))),
 		// The token is checked when the headers arrive, before any message
 		// is read (see authTap), and again by the interceptors.
 		tap,
