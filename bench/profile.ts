@@ -63,6 +63,26 @@ export function pprofTracesToFolded(traces: string): string {
   return [...folded].map(([stack, count]) => `${stack} ${count}`).join("\n") + "\n";
 }
 
+/** The `count` frames with the most samples under them (inclusive), with their own (self) share. */
+export function topOfFolded(folded: string, count: number): string {
+  const inclusive = new Map<string, number>();
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const line of folded.split("\n")) {
+    const at = line.lastIndexOf(" ");
+    if (at < 0) continue;
+    const samples = Number(line.slice(at + 1));
+    const frames = line.slice(0, at).split(";");
+    total += samples;
+    for (const frame of new Set(frames)) inclusive.set(frame, (inclusive.get(frame) ?? 0) + samples);
+    const leaf = frames[frames.length - 1] ?? "";
+    self.set(leaf, (self.get(leaf) ?? 0) + samples);
+  }
+  const pct = (n: number): string => `${((100 * n) / Math.max(total, 1)).toFixed(1).padStart(5)}%`;
+  const rows = [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, count);
+  return ["inclusive   self  frame", ...rows.map(([frame, n]) => `${pct(n)} ${pct(self.get(frame) ?? 0)}  ${frame}`)].join("\n") + "\n";
+}
+
 function build(): void {
   run("cargo", ["build", "--release", "--locked", "-p", "anysync-bench"]);
   run("go", ["build", "-trimpath", "-o", sidecar, "./cmd/bench-profiled"], {
@@ -102,10 +122,7 @@ function main(): void {
   );
   const goTop = capture("go", ["tool", "pprof", "-top", "-nodecount=40", sidecar, goProfile], { cwd: path.join(repoRoot, "go-backend") });
   writeFileSync(path.join(profilesDir, "go-v1-top.txt"), goTop + "\n");
-  const rustTop = capture("perf", ["report", "-i", perfData, "--pid", driverPid, "--no-children", "--stdio", "--sort", "symbol", "-g", "none", "--percent-limit", "0.7"], {
-    maxBuffer: 1 << 28,
-  });
-  writeFileSync(path.join(profilesDir, "rust-v1-top.txt"), rustTop.split("\n").filter((l) => !l.startsWith("#") && l.trim() !== "").join("\n") + "\n");
+  writeFileSync(path.join(profilesDir, "rust-v1-top.txt"), topOfFolded(rustFolded, 60));
   console.log(`bench: profiles in ${path.relative(repoRoot, profilesDir)} (perf data kept in ${work})`);
 }
 

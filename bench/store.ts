@@ -201,7 +201,8 @@ const BLOCK_SCRIPT = `
         stamps[i + 1] = await invoke("bench_noop");
       }
     } catch (e) {
-      return { error: String((e && (e.code || e.message)) || JSON.stringify(e)) };
+      // Not "error": WebDriver takes a result with that key for its own failure and hides it.
+      return { failure: String((e && (e.code || e.message)) || JSON.stringify(e)) };
     }
     return { stamps };
   })();
@@ -234,16 +235,17 @@ const LIVE_SCRIPT = `
       controller.abort();
       await writing;
     } catch (e) {
-      return { error: String((e && (e.code || e.message)) || JSON.stringify(e)) };
+      // Not "error": WebDriver takes a result with that key for its own failure and hides it.
+      return { failure: String((e && (e.code || e.message)) || JSON.stringify(e)) };
     }
     return { latencyUs, pageUs, commitUs };
   })();
 `;
 
 async function block(session: Browser, system: System, op: Op | "stamp", from: number, n: number): Promise<number[]> {
-  const result = (await session.execute(BLOCK_SCRIPT, system, op, from, n)) as unknown as { stamps?: number[]; error?: string };
-  if (result.error !== undefined || result.stamps === undefined) {
-    throw new Error(`store benchmark ${system} ${op} failed in the page: ${result.error ?? "no stamps"}`);
+  const result = (await session.execute(BLOCK_SCRIPT, system, op, from, n)) as unknown as { stamps?: number[]; failure?: string };
+  if (result.failure !== undefined || result.stamps === undefined) {
+    throw new Error(`store benchmark ${system} ${op} failed in the page: ${result.failure ?? "no stamps"}`);
   }
   const stamps = result.stamps;
   return stamps.slice(1).map((stamp, i) => stamp - (stamps[i] ?? stamp));
@@ -314,9 +316,9 @@ export async function storeWebview(session: Browser, dir: string, sizes: StoreSi
     latencyUs?: number[];
     pageUs?: number[];
     commitUs?: number[];
-    error?: string;
+    failure?: string;
   };
-  if (live.error !== undefined || live.latencyUs === undefined) throw new Error(`live-query latency failed in the page: ${live.error ?? "no samples"}`);
+  if (live.failure !== undefined || live.latencyUs === undefined) throw new Error(`live-query latency failed in the page: ${live.failure ?? "no samples"}`);
   const sidecarKibEnd = rssKib(status.pid);
   const space = path.join(dir, "spaces", "bench.sqlite");
   const sql = path.join(dir, "sql.db");
