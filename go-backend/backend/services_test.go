@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -225,9 +224,7 @@ func TestReadConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, fifo)
 	if data, err := backend.ReadConfigFile(good); err != nil || string(data) != `{"logLevel":"debug"}` {
 		t.Fatalf("regular file = %q, %v", data, err)
 	}
