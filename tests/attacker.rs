@@ -27,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tauri_plugin_anysync::{LogLevel, LogRecord, State};
+use tauri_plugin_anysync::{LogLevel, LogRecord, State, Supervisor};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
@@ -166,9 +166,7 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
     });
 
     // While the attacker works: the app keeps calling, and the sidecar's memory is sampled.
-    let mut peak_rss = rss_before;
-    let (mut calls, mut slowest) = (0u64, Duration::ZERO);
-    let mut failures = Vec::new();
+    let mut app = AppCalls::new(rss_before);
     let deadline = Instant::now() + Duration::from_secs(180);
     let exit = loop {
         if let Some(exit) = attacker.try_wait().expect("try_wait") {
@@ -178,22 +176,14 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
             Instant::now() < deadline,
             "the attacker did not finish within 180 s"
         );
-        if let Some(rss) = vm_rss_kb(pid) {
-            peak_rss = peak_rss.max(rss);
-        }
-        calls += 1;
-        let message = format!("app call {calls} during the attack");
-        let started = Instant::now();
-        match supervisor.ping(message.clone()).await {
-            Ok(answer) if answer.message == message => {}
-            other => failures.push(format!("{message}: {other:?}")),
-        }
-        slowest = slowest.max(started.elapsed());
-        // Pacing: the app calls about every 20 ms, like a busy front end.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        app.call_once(&supervisor, pid, "the attack").await;
     };
-    // The kernel's high-water mark catches a peak between two samples.
-    peak_rss = peak_rss.max(status_kb(pid, "VmHWM").expect("VmHWM"));
+    let AppCalls {
+        peak_rss,
+        calls,
+        slowest,
+        failures,
+    } = app.finished(pid);
     let (out, err) = output.await.expect("attacker output");
     println!("{out}");
     assert!(
@@ -337,6 +327,49 @@ async fn a_local_attacker_without_the_token_gets_nothing() {
     let records = recorder.logs.lock().expect("lock").clone();
     grpc_records_are_bounded(&records);
     supervisor.shutdown().await;
+}
+
+/// What the app saw of its backend while something attacked it: its pings, and the sidecar's
+/// resident memory sampled before each.
+struct AppCalls {
+    peak_rss: u64,
+    calls: u64,
+    slowest: Duration,
+    failures: Vec<String>,
+}
+
+impl AppCalls {
+    fn new(rss_before: u64) -> Self {
+        Self {
+            peak_rss: rss_before,
+            calls: 0,
+            slowest: Duration::ZERO,
+            failures: Vec::new(),
+        }
+    }
+
+    /// One RSS sample and one ping of sidecar `pid`, then the app's pacing: about every 20 ms, like
+    /// a busy front end.
+    async fn call_once(&mut self, supervisor: &Supervisor, pid: u32, during: &str) {
+        if let Some(rss) = vm_rss_kb(pid) {
+            self.peak_rss = self.peak_rss.max(rss);
+        }
+        self.calls += 1;
+        let message = format!("app call {} during {during}", self.calls);
+        let started = Instant::now();
+        match supervisor.ping(message.clone()).await {
+            Ok(answer) if answer.message == message => {}
+            other => self.failures.push(format!("{message}: {other:?}")),
+        }
+        self.slowest = self.slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    /// The totals, with the kernel's high-water mark, which catches a peak between two samples.
+    fn finished(mut self, pid: u32) -> Self {
+        self.peak_rss = self.peak_rss.max(status_kb(pid, "VmHWM").expect("VmHWM"));
+        self
+    }
 }
 
 /// What the attacker counted, from its `TOTALS` line.
@@ -1647,24 +1680,17 @@ async fn a_twenty_second_headers_flood_without_the_token_stays_under_64_mb() {
         }
     });
 
-    let (mut peak_rss, mut calls, mut slowest) = (rss_before, 0u64, Duration::ZERO);
-    let mut failures = Vec::new();
+    let mut app = AppCalls::new(rss_before);
     while !flood.is_finished() {
-        if let Some(rss) = vm_rss_kb(pid) {
-            peak_rss = peak_rss.max(rss);
-        }
-        calls += 1;
-        let message = format!("app call {calls} during the flood");
-        let started = Instant::now();
-        match supervisor.ping(message.clone()).await {
-            Ok(answer) if answer.message == message => {}
-            other => failures.push(format!("{message}: {other:?}")),
-        }
-        slowest = slowest.max(started.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        app.call_once(&supervisor, pid, "the flood").await;
     }
     flood.join().expect("the flood");
-    peak_rss = peak_rss.max(status_kb(pid, "VmHWM").expect("VmHWM"));
+    let AppCalls {
+        peak_rss,
+        calls,
+        slowest,
+        failures,
+    } = app.finished(pid);
 
     // Memory comes back near where it was once the attacker is gone.
     let left = Instant::now();
