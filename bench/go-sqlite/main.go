@@ -480,7 +480,7 @@ func (v *zombie) close() error { return errors.Join(v.r.Close(), v.w.Close()) }
 
 type realStore struct{ s *storeservice.Service }
 
-func (v *realStore) name() string { return "store (database/sql), real" }
+func (v *realStore) name() string { return "the store itself (zombiezen, fewer statements)" }
 
 func (v *realStore) writes(ctx context.Context, ws []write) error {
 	ops := make([]*pb.BatchOp, len(ws))

@@ -124,15 +124,8 @@ func integrityAndCounts(t *testing.T, st *Store) (docs, changes int) {
 		t.Fatal(err)
 	}
 	defer sp.done()
-	var check string
-	if err := sp.r.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check after a kill: %q %v", check, err)
+	if check := queryText(t, sp, "PRAGMA integrity_check"); check != "ok" {
+		t.Fatalf("integrity_check after a kill: %q", check)
 	}
-	if err := sp.r.QueryRow("SELECT count(*) FROM docs").Scan(&docs); err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.r.QueryRow("SELECT count(*) FROM changes").Scan(&changes); err != nil {
-		t.Fatal(err)
-	}
-	return docs, changes
+	return int(queryInt(t, sp, "SELECT count(*) FROM docs")), int(queryInt(t, sp, "SELECT count(*) FROM changes"))
 }

@@ -3,14 +3,16 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"zombiezen.com/go/sqlite"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
@@ -84,39 +86,28 @@ func (sp *space) prepareDoc(text string) (string, string, error) {
 	if !strings.HasPrefix(trimmed, "{") {
 		return "", "", errs.New(errs.InvalidArgument, "the document is not a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(trimmed))
-	dec.UseNumber()
-	_, _ = dec.Token() // {
+	// Strict JSON here: SQLite's json() also takes JSON5, which no other
+	// reader of the document (TypeScript, the sync peers) would.
+	if !json.Valid([]byte(trimmed)) {
+		return "", "", invalidJSON(trimmed)
+	}
 	var id string
 	hasID := false
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return "", "", errs.New(errs.InvalidArgument, "the document is not valid JSON: %v", err)
+	err := eachMember(trimmed, func(key, raw string) error {
+		if key != "id" {
+			return nil
 		}
-		key, _ := t.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return "", "", errs.New(errs.InvalidArgument, "the document is not valid JSON: %v", err)
+		if hasID {
+			return errs.New(errs.InvalidArgument, `the document has the key "id" twice`)
 		}
-		if key == "id" {
-			if hasID {
-				return "", "", errs.New(errs.InvalidArgument, `the document has the key "id" twice`)
-			}
-			hasID = true
-			if err := json.Unmarshal(raw, &id); err != nil {
-				return "", "", errs.New(errs.InvalidArgument, `the document's "id" is not a string`)
-			}
-			if err := checkID(id); err != nil {
-				return "", "", err
-			}
+		hasID = true
+		if err := json.Unmarshal([]byte(raw), &id); err != nil || raw[0] != '"' {
+			return errs.New(errs.InvalidArgument, `the document's "id" is not a string`)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return "", "", errs.New(errs.InvalidArgument, "the document is not valid JSON: %v", err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return "", "", errs.New(errs.InvalidArgument, "the document has text after its JSON object")
+		return checkID(id)
+	})
+	if err != nil {
+		return "", "", err
 	}
 	if hasID {
 		return id, trimmed, nil
@@ -129,6 +120,87 @@ func (sp *space) prepareDoc(text string) (string, string, error) {
 	return id, `{"id":"` + id + `",` + rest, nil
 }
 
+// invalidJSON says what is wrong with text, which json.Valid refused.
+func invalidJSON(text string) error {
+	dec := json.NewDecoder(strings.NewReader(text))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return errs.New(errs.InvalidArgument, "the document is not valid JSON: %v", err)
+	}
+	return errs.New(errs.InvalidArgument, "the document has text after its JSON object")
+}
+
+// eachMember calls fn with the key (unescaped) and the raw value text of
+// every member of obj, a valid JSON object, in order.
+func eachMember(obj string, fn func(key, raw string) error) error {
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := stringEnd(obj, i)
+		key := obj[i+1 : end-1]
+		if strings.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal([]byte(obj[i:end]), &key) // valid: it unescapes
+		}
+		i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
+		start := i
+		i = valueEnd(obj, i)
+		if err := fn(key, obj[start:i]); err != nil {
+			return err
+		}
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return nil
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string starting at s[i] ('"').
+func stringEnd(s string, i int) int {
+	for i++; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(s)
+}
+
+// valueEnd returns the index after the valid JSON value starting at s[i].
+func valueEnd(s string, i int) int {
+	switch s[i] {
+	case '"':
+		return stringEnd(s, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case '"':
+				i = stringEnd(s, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(s)
+	}
+	for i < len(s) && !strings.ContainsRune(",}] \t\r\n", rune(s[i])) {
+		i++
+	}
+	return i
+}
+
 func now() int64 { return time.Now().UnixMicro() }
 
 type current struct {
@@ -138,14 +210,14 @@ type current struct {
 	created, updated int64
 }
 
-func getCurrent(ctx context.Context, tx *wtx, coll, id string) (current, error) {
+func getCurrent(tx *wtx, coll, id string) (current, error) {
 	var c current
-	err := tx.queryRow(ctx, "SELECT rev, doc, created, updated FROM docs WHERE collection = ? AND id = ?", []any{coll, id},
-		&c.rev, &c.doc, &c.created, &c.updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return current{}, nil
+	found, err := one(tx.conn, "SELECT rev, doc, created, updated FROM docs WHERE collection = ?1 AND id = ?2", []any{coll, id}, func(s *sqlite.Stmt) {
+		c = current{exists: true, rev: uint64(s.ColumnInt64(0)), doc: s.ColumnText(1), created: s.ColumnInt64(2), updated: s.ColumnInt64(3)}
+	})
+	if !found {
+		return current{}, err
 	}
-	c.exists = err == nil
 	return c, err
 }
 
@@ -164,8 +236,92 @@ func checkRev(want *uint64, c current, coll, id string) error {
 	return nil
 }
 
+// scalarPath is a path an index covers: a written document must hold a
+// scalar (or nothing) there.
+type scalarPath struct {
+	text, json, index string
+}
+
+// collWrites is what the writes of one collection need, built once per
+// transaction: the covered paths and the statements that check them.
+type collWrites struct {
+	paths []scalarPath
+	// upsert writes a put without an expected revision in one statement;
+	// insert and update follow a read of the current revision.
+	upsert, insert, update string
+}
+
+// docWritten is the RETURNING list of a document's write: its revision,
+// creation time, stored text, and the JSON type at each covered path
+// (parameters from first on).
+func docWritten(first, paths int) string {
+	var b strings.Builder
+	b.WriteString(" RETURNING rev, created, doc")
+	for i := range paths {
+		fmt.Fprintf(&b, ", json_type(doc, ?%d)", first+i)
+	}
+	return b.String()
+}
+
+func (tx *wtx) collection(sp *space, coll string) *collWrites {
+	if cw := tx.colls[coll]; cw != nil {
+		return cw
+	}
+	cw := &collWrites{}
+	for p, index := range sp.scalarPaths(coll) {
+		if pp, err := parsePath(p); err == nil {
+			cw.paths = append(cw.paths, scalarPath{text: p, json: pp.json, index: index})
+		}
+	}
+	sort.Slice(cw.paths, func(i, j int) bool { return cw.paths[i].text < cw.paths[j].text })
+	n := len(cw.paths)
+	const insert = "INSERT INTO docs (collection, id, rev, doc, created, updated) VALUES (?1, ?2, 1, json(?3), ?4, ?4)"
+	cw.upsert = insert + " ON CONFLICT (collection, id) DO UPDATE SET rev = rev + 1, doc = excluded.doc, updated = excluded.updated" + docWritten(5, n)
+	cw.insert = insert + docWritten(5, n)
+	cw.update = "UPDATE docs SET rev = ?3, doc = json(?4), updated = ?5 WHERE collection = ?1 AND id = ?2" + docWritten(6, n)
+	if tx.colls == nil {
+		tx.colls = map[string]*collWrites{}
+	}
+	tx.colls[coll] = cw
+	return cw
+}
+
+// written runs a document's write (query with args, then the covered
+// paths) and returns its revision, creation time and stored text; a
+// document holding an array or object at a covered path is refused.
+func (cw *collWrites) written(tx *wtx, query string, args []any) (rev uint64, created int64, doc string, err error) {
+	for _, p := range cw.paths {
+		args = append(args, p.json)
+	}
+	var bad *scalarPath
+	var badType string
+	found, err := one(tx.conn, query, args, func(s *sqlite.Stmt) {
+		rev, created, doc = uint64(s.ColumnInt64(0)), s.ColumnInt64(1), s.ColumnText(2)
+		for i := range cw.paths {
+			if t := s.ColumnText(3 + i); t == "array" || t == "object" {
+				bad, badType = &cw.paths[i], t
+				return
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		if sqliteCode(err) == 1 && strings.Contains(err.Error(), "malformed JSON") {
+			return 0, 0, "", errs.New(errs.InvalidArgument, "the document is not valid JSON")
+		}
+		return 0, 0, "", err
+	case !found:
+		return 0, 0, "", errors.New("the write returned no row")
+	case bad != nil:
+		return 0, 0, "", errs.New(errs.InvalidArgument, "the document holds an %s at %q, which index %q covers: an indexed field holds a scalar (string, number, boolean or null)", badType, bad.text, bad.index)
+	}
+	return rev, created, doc, nil
+}
+
+const insertChange = "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+
 // apply runs one write inside tx and returns the document it leaves.
-func (sp *space) apply(ctx context.Context, tx *wtx, w Write) (Doc, error) {
+func (sp *space) apply(tx *wtx, w Write) (Doc, error) {
 	if err := checkName("collection", w.Collection); err != nil {
 		return Doc{}, err
 	}
@@ -187,7 +343,18 @@ func (sp *space) apply(ctx context.Context, tx *wtx, w Write) (Doc, error) {
 	if w.Kind != WritePut && w.ExpectedRev != nil && *w.ExpectedRev == 0 {
 		return Doc{}, errs.New(errs.InvalidArgument, "expected_rev 0 (\"must not exist\") only applies to a put")
 	}
-	cur, err := getCurrent(ctx, tx, w.Collection, id)
+	cw := tx.collection(sp, w.Collection)
+	t := now()
+	d := Doc{ID: id, Updated: t}
+	var err error
+	if w.Kind == WritePut && w.ExpectedRev == nil {
+		// Insert or replace, whatever is there: one statement.
+		if d.Rev, d.Created, d.JSON, err = cw.written(tx, cw.upsert, []any{w.Collection, id, text, t}); err != nil {
+			return Doc{}, err
+		}
+		return d, sp.logChange(tx, w.Collection, d, d.Rev == 1)
+	}
+	cur, err := getCurrent(tx, w.Collection, id)
 	if err != nil {
 		return Doc{}, err
 	}
@@ -200,16 +367,12 @@ func (sp *space) apply(ctx context.Context, tx *wtx, w Write) (Doc, error) {
 	if err := checkRev(w.ExpectedRev, cur, w.Collection, id); err != nil {
 		return Doc{}, err
 	}
-	t := now()
 	if w.Kind == WriteDelete {
-		if err := tx.exec(ctx, "DELETE FROM docs WHERE collection = ? AND id = ?", w.Collection, id); err != nil {
+		if err := run(tx.conn, "DELETE FROM docs WHERE collection = ?1 AND id = ?2", []any{w.Collection, id}, nil); err != nil {
 			return Doc{}, err
 		}
-		if err := tx.exec(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, 'delete', ?, NULL, ?, ?)",
-			w.Collection, id, cur.rev, cur.created, t); err != nil {
-			return Doc{}, err
-		}
-		return Doc{ID: id, Rev: cur.rev, Created: cur.created, Updated: t}, nil
+		d = Doc{ID: id, Rev: cur.rev, Created: cur.created, Updated: t}
+		return d, run(tx.conn, insertChange, []any{w.Collection, id, "delete", d.Rev, nil, d.Created, d.Updated}, nil)
 	}
 	if w.Kind == WriteUpdate {
 		if text, err = applyUpdate(cur.doc, w.Update); err != nil {
@@ -219,49 +382,24 @@ func (sp *space) apply(ctx context.Context, tx *wtx, w Write) (Doc, error) {
 			return Doc{}, errs.New(errs.InvalidArgument, "the updated document would be %d bytes; the limit is %d", len(text), sp.opts.MaxDocBytes)
 		}
 	}
-	d := Doc{ID: id, Rev: cur.rev + 1, Created: cur.created, Updated: t}
-	op := "update"
-	if !cur.exists {
-		d.Rev, d.Created, op = 1, t, "insert"
-		err = tx.queryRow(ctx, "INSERT INTO docs (collection, id, rev, doc, created, updated) VALUES (?, ?, 1, json(?), ?, ?) RETURNING doc",
-			[]any{w.Collection, id, text, t, t}, &d.JSON)
+	if cur.exists {
+		d.Rev, d.Created, d.JSON, err = cw.written(tx, cw.update, []any{w.Collection, id, cur.rev + 1, text, t})
 	} else {
-		err = tx.queryRow(ctx, "UPDATE docs SET rev = ?, doc = json(?), updated = ? WHERE collection = ? AND id = ? RETURNING doc",
-			[]any{d.Rev, text, t, w.Collection, id}, &d.JSON)
+		d.Rev, d.Created, d.JSON, err = cw.written(tx, cw.insert, []any{w.Collection, id, text, t})
 	}
 	if err != nil {
-		if code, ok := sqliteCode(err); ok && code == 1 && strings.Contains(err.Error(), "malformed JSON") {
-			return Doc{}, errs.New(errs.InvalidArgument, "the document is not valid JSON")
-		}
 		return Doc{}, err
 	}
-	if err := sp.checkScalars(ctx, tx, w.Collection, d.JSON); err != nil {
-		return Doc{}, err
-	}
-	if err := tx.exec(ctx, "INSERT INTO changes (collection, id, op, rev, doc, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		w.Collection, id, op, d.Rev, d.JSON, d.Created, d.Updated); err != nil {
-		return Doc{}, err
-	}
-	return d, nil
+	return d, sp.logChange(tx, w.Collection, d, !cur.exists)
 }
 
-// checkScalars refuses a document holding an array or object at a path an
-// index covers.
-func (sp *space) checkScalars(ctx context.Context, tx *wtx, coll, doc string) error {
-	for p, index := range sp.scalarPaths(coll) {
-		pp, err := parsePath(p)
-		if err != nil {
-			continue
-		}
-		var t sql.NullString
-		if err := tx.queryRow(ctx, "SELECT json_type(?, ?)", []any{doc, pp.json}, &t); err != nil {
-			return err
-		}
-		if t.String == "array" || t.String == "object" {
-			return errs.New(errs.InvalidArgument, "the document holds an %s at %q, which index %q covers: an indexed field holds a scalar (string, number, boolean or null)", t.String, p, index)
-		}
+// logChange appends a written document to the change log.
+func (sp *space) logChange(tx *wtx, coll string, d Doc, inserted bool) error {
+	op := "update"
+	if inserted {
+		op = "insert"
 	}
-	return nil
+	return run(tx.conn, insertChange, []any{coll, d.ID, op, d.Rev, d.JSON, d.Created, d.Updated}, nil)
 }
 
 // Put inserts or replaces a document.
@@ -326,7 +464,10 @@ func (st *Store) Batch(ctx context.Context, space string, writes []Write) ([]Doc
 	out := make([]Doc, len(writes))
 	err = sp.write(ctx, func(tx *wtx) error {
 		for i, w := range writes {
-			d, err := sp.apply(ctx, tx, w)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			d, err := sp.apply(tx, w)
 			if err != nil {
 				return &batchError{index: i, err: sp.mapErr(err, "")}
 			}
@@ -360,9 +501,15 @@ func (st *Store) Get(ctx context.Context, space, coll, id string) (Doc, error) {
 	}
 	defer sp.done()
 	d := Doc{ID: id}
-	err = sp.r.QueryRowContext(ctx, "SELECT rev, doc, created, updated FROM docs WHERE collection = ? AND id = ?", coll, id).
-		Scan(&d.Rev, &d.JSON, &d.Created, &d.Updated)
-	if errors.Is(err, sql.ErrNoRows) {
+	var found bool
+	err = sp.read(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		found, err = one(conn, "SELECT rev, doc, created, updated FROM docs WHERE collection = ?1 AND id = ?2", []any{coll, id}, func(s *sqlite.Stmt) {
+			d.Rev, d.JSON, d.Created, d.Updated = uint64(s.ColumnInt64(0)), s.ColumnText(1), s.ColumnInt64(2), s.ColumnInt64(3)
+		})
+		return err
+	})
+	if err == nil && !found {
 		return Doc{}, errs.New(errs.NotFound, "document %q of collection %q not found", id, coll)
 	}
 	return d, sp.mapErr(err, "")

@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
+
+	"zombiezen.com/go/sqlite"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
@@ -85,26 +85,31 @@ func (st *Store) EnsureIndex(ctx context.Context, space string, ix Index) (creat
 	err = sp.write(ctx, func(tx *wtx) error {
 		var have string
 		var unique bool
-		err := tx.QueryRowContext(ctx, "SELECT fields, is_unique FROM indexes WHERE collection = ? AND name = ?", ix.Collection, ix.Name).Scan(&have, &unique)
-		if err == nil {
+		found, err := one(tx.conn, "SELECT fields, is_unique FROM indexes WHERE collection = ?1 AND name = ?2", []any{ix.Collection, ix.Name}, func(s *sqlite.Stmt) {
+			have, unique = s.ColumnText(0), s.ColumnBool(1)
+		})
+		if err != nil {
+			return err
+		}
+		if found {
 			if have == string(fields) && unique == ix.Unique {
 				return nil
 			}
 			return errs.New(errs.AlreadyExists, "index %q of collection %q exists with other fields or uniqueness: drop it first", ix.Name, ix.Collection)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
 		cols := make([]string, 0, len(paths)+2)
 		cols = append(cols, "collection")
 		for i, p := range paths {
 			var id string
-			err := tx.QueryRowContext(ctx, "SELECT id FROM docs WHERE collection = ? AND "+p.jtype()+" IN ('array', 'object') LIMIT 1", ix.Collection).Scan(&id)
-			if err == nil {
-				return errs.New(errs.FailedPrecondition, "index %q: document %q holds an array or object at %q; an indexed field must hold a scalar", ix.Name, id, p.text)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			err := runOnce(tx.conn, "SELECT id FROM docs WHERE collection = ? AND "+p.jtype()+" IN ('array', 'object') LIMIT 1", []any{ix.Collection}, func(s *sqlite.Stmt) error {
+				id = s.ColumnText(0)
+				return nil
+			})
+			if err != nil {
 				return err
+			}
+			if id != "" {
+				return errs.New(errs.FailedPrecondition, "index %q: document %q holds an array or object at %q; an indexed field must hold a scalar", ix.Name, id, p.text)
 			}
 			col := p.extract()
 			if ix.Fields[i].Descending {
@@ -119,23 +124,23 @@ func (st *Store) EnsureIndex(ctx context.Context, space string, ix Index) (creat
 			cols = append(cols, "id")
 		}
 		stmt := "CREATE " + kind + ` "` + sqlIndexName(ix.Collection, ix.Name) + `" ON docs (` + strings.Join(cols, ", ") + ")"
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			if code, ok := sqliteCode(err); ok && code == 19 {
+		if err := runOnce(tx.conn, stmt, nil, nil); err != nil {
+			if sqliteCode(err) == 19 {
 				return errs.Wrap(errs.AlreadyExists, err, "unique index "+ix.Name+": documents of collection "+ix.Collection+" share values")
 			}
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO indexes (collection, name, fields, is_unique) VALUES (?, ?, ?, ?)", ix.Collection, ix.Name, string(fields), ix.Unique); err != nil {
+		if err := run(tx.conn, "INSERT INTO indexes (collection, name, fields, is_unique) VALUES (?1, ?2, ?3, ?4)", []any{ix.Collection, ix.Name, string(fields), ix.Unique}, nil); err != nil {
 			return err
 		}
 		// Statistics for the planner, so that it weighs the new index
 		// against the id index by the data (bounded work: analysis_limit).
-		if _, err := tx.ExecContext(ctx, "ANALYZE docs"); err != nil {
+		if err := run(tx.conn, "ANALYZE docs", nil, nil); err != nil {
 			return err
 		}
 		created = true
 		sp.mu.Lock()
-		sp.addScalar(ix.Collection, ix.Name, ix.Fields)
+		addScalar(sp.scalar, ix.Collection, ix.Name, ix.Fields)
 		sp.mu.Unlock()
 		return nil
 	})
@@ -149,39 +154,16 @@ func (st *Store) EnsureIndex(ctx context.Context, space string, ix Index) (creat
 
 // reloadScalars rebuilds the cache of index-covered paths from the file.
 func (sp *space) reloadScalars(ctx context.Context) error {
-	rows, err := sp.r.QueryContext(ctx, "SELECT collection, name, fields FROM indexes")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	scalar := map[string]map[string]string{}
-	for rows.Next() {
-		var coll, name, fields string
-		if err := rows.Scan(&coll, &name, &fields); err != nil {
+	return sp.read(ctx, func(conn *sqlite.Conn) error {
+		scalar, err := loadScalars(conn)
+		if err != nil {
 			return err
 		}
-		var fs []IndexField
-		if err := json.Unmarshal([]byte(fields), &fs); err != nil {
-			return err
-		}
-		m := scalar[coll]
-		if m == nil {
-			m = map[string]string{}
-			scalar[coll] = m
-		}
-		for _, f := range fs {
-			if _, ok := m[f.Path]; !ok {
-				m[f.Path] = name
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	sp.mu.Lock()
-	sp.scalar = scalar
-	sp.mu.Unlock()
-	return nil
+		sp.mu.Lock()
+		sp.scalar = scalar
+		sp.mu.Unlock()
+		return nil
+	})
 }
 
 // DropIndex drops an index. NotFound if there is none of that name.
@@ -198,15 +180,13 @@ func (st *Store) DropIndex(ctx context.Context, space, coll, name string) error 
 	}
 	defer sp.done()
 	err = sp.write(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM indexes WHERE collection = ? AND name = ?", coll, name)
-		if err != nil {
+		if err := run(tx.conn, "DELETE FROM indexes WHERE collection = ?1 AND name = ?2", []any{coll, name}, nil); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if tx.conn.Changes() == 0 {
 			return errs.New(errs.NotFound, "index %q of collection %q not found", name, coll)
 		}
-		_, err = tx.ExecContext(ctx, `DROP INDEX "`+sqlIndexName(coll, name)+`"`)
-		return err
+		return runOnce(tx.conn, `DROP INDEX "`+sqlIndexName(coll, name)+`"`, nil, nil)
 	})
 	if err != nil {
 		return err
@@ -227,22 +207,16 @@ func (st *Store) ListIndexes(ctx context.Context, space, coll string) ([]Index, 
 		return nil, err
 	}
 	defer sp.done()
-	rows, err := sp.r.QueryContext(ctx, "SELECT collection, name, fields, is_unique FROM indexes WHERE ? = '' OR collection = ? ORDER BY collection, name", coll, coll)
-	if err != nil {
-		return nil, sp.mapErr(err, "")
-	}
-	defer rows.Close()
 	var out []Index
-	for rows.Next() {
-		var ix Index
-		var fields string
-		if err := rows.Scan(&ix.Collection, &ix.Name, &fields, &ix.Unique); err != nil {
-			return nil, sp.mapErr(err, "")
-		}
-		if err := json.Unmarshal([]byte(fields), &ix.Fields); err != nil {
-			return nil, err
-		}
-		out = append(out, ix)
-	}
-	return slices.Clip(out), sp.mapErr(rows.Err(), "")
+	err = sp.read(ctx, func(conn *sqlite.Conn) error {
+		return run(conn, "SELECT collection, name, fields, is_unique FROM indexes WHERE ?1 = '' OR collection = ?1 ORDER BY collection, name", []any{coll}, func(s *sqlite.Stmt) error {
+			ix := Index{Collection: s.ColumnText(0), Name: s.ColumnText(1), Unique: s.ColumnBool(3)}
+			if err := json.Unmarshal([]byte(s.ColumnText(2)), &ix.Fields); err != nil {
+				return err
+			}
+			out = append(out, ix)
+			return nil
+		})
+	})
+	return slices.Clip(out), sp.mapErr(err, "")
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"zombiezen.com/go/sqlite"
+
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
 
@@ -214,39 +216,32 @@ func (st *Store) Find(ctx context.Context, space string, q Query) (Page, error) 
 		args = append(append([]any{}, args...), cargs...)
 	}
 	query += p.orderBy() + " LIMIT " + strconv.Itoa(p.limit+1)
-	rows, err := sp.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return Page{}, sp.mapErr(err, "find")
-	}
-	defer rows.Close()
 	var page Page
-	var lastKeys []any
-	for rows.Next() {
-		var d Doc
-		keys := make([]any, len(p.sort))
-		dest := []any{&d.ID, &d.Rev, &d.JSON, &d.Created, &d.Updated}
-		for i := range keys {
-			dest = append(dest, &keys[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return Page{}, sp.mapErr(err, "find")
-		}
-		if len(page.Docs) == p.limit {
-			c := cursor{Query: queryHash(q), ID: page.Docs[len(page.Docs)-1].ID}
-			for _, k := range lastKeys {
-				c.Keys = append(c.Keys, encodeValue(k))
+	err = sp.read(ctx, func(conn *sqlite.Conn) error {
+		var lastKeys []any
+		return runOnce(conn, query, args, func(s *sqlite.Stmt) error {
+			if len(page.Docs) == p.limit {
+				// The extra row: there is a next page, after the last one.
+				c := cursor{Query: queryHash(q), ID: page.Docs[len(page.Docs)-1].ID, Keys: []any{}}
+				for _, k := range lastKeys {
+					c.Keys = append(c.Keys, encodeValue(k))
+				}
+				raw, _ := json.Marshal(c)
+				page.NextCursor = base64.RawURLEncoding.EncodeToString(raw)
+				return nil
 			}
-			if c.Keys == nil {
-				c.Keys = []any{}
+			page.Docs = append(page.Docs, Doc{
+				ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2),
+				Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4),
+			})
+			lastKeys = lastKeys[:0]
+			for i := range p.sort {
+				lastKeys = append(lastKeys, value(s, 5+i))
 			}
-			raw, _ := json.Marshal(c)
-			page.NextCursor = base64.RawURLEncoding.EncodeToString(raw)
-			break
-		}
-		page.Docs = append(page.Docs, d)
-		lastKeys = keys
-	}
-	if err := rows.Err(); err != nil {
+			return nil
+		})
+	})
+	if err != nil {
 		return Page{}, sp.mapErr(err, "find")
 	}
 	return page, nil
@@ -264,7 +259,12 @@ func (st *Store) Count(ctx context.Context, space string, q Query) (uint64, erro
 		return 0, err
 	}
 	var n uint64
-	err = sp.r.QueryRowContext(ctx, "SELECT count(*) "+p.from, p.args...).Scan(&n)
+	err = sp.read(ctx, func(conn *sqlite.Conn) error {
+		return runOnce(conn, "SELECT count(*) "+p.from, p.args, func(s *sqlite.Stmt) error {
+			n = uint64(s.ColumnInt64(0))
+			return nil
+		})
+	})
 	return n, sp.mapErr(err, "count")
 }
 
@@ -291,32 +291,33 @@ func (st *Store) Explain(ctx context.Context, space string, q Query) (Explanatio
 		return Explanation{}, err
 	}
 	query := p.selectSQL("id, rev, doc, created, updated") + p.orderBy() + " LIMIT " + strconv.Itoa(p.limit+1)
-	rows, err := sp.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, p.args...)
-	if err != nil {
-		return Explanation{}, sp.mapErr(err, "explain")
-	}
-	defer rows.Close()
 	ex := Explanation{SQL: query}
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			return Explanation{}, sp.mapErr(err, "explain")
-		}
-		ex.Plan = append(ex.Plan, detail)
-		if strings.HasPrefix(detail, "SEARCH docs ") || strings.HasPrefix(detail, "SCAN docs ") {
-			for _, marker := range []string{"USING INDEX ", "USING COVERING INDEX "} {
-				if i := strings.Index(detail, marker); i >= 0 && ex.Index == "" {
-					name := detail[i+len(marker):]
-					if j := strings.IndexByte(name, ' '); j >= 0 {
-						name = name[:j]
-					}
-					if _, idx, ok := parseIndexName(name); ok {
-						ex.Index = idx
-					}
-				}
+	err = sp.read(ctx, func(conn *sqlite.Conn) error {
+		return runOnce(conn, "EXPLAIN QUERY PLAN "+query, p.args, func(s *sqlite.Stmt) error {
+			detail := s.ColumnText(3)
+			ex.Plan = append(ex.Plan, detail)
+			if ex.Index == "" && (strings.HasPrefix(detail, "SEARCH docs ") || strings.HasPrefix(detail, "SCAN docs ")) {
+				ex.Index = indexOfPlanStep(detail)
+			}
+			return nil
+		})
+	})
+	return ex, sp.mapErr(err, "explain")
+}
+
+// indexOfPlanStep is the name of the store's index a plan step uses ("" for
+// none, or SQLite's own).
+func indexOfPlanStep(detail string) string {
+	for _, marker := range []string{"USING INDEX ", "USING COVERING INDEX "} {
+		if i := strings.Index(detail, marker); i >= 0 {
+			name := detail[i+len(marker):]
+			if j := strings.IndexByte(name, ' '); j >= 0 {
+				name = name[:j]
+			}
+			if _, idx, ok := parseIndexName(name); ok {
+				return idx
 			}
 		}
 	}
-	return ex, sp.mapErr(rows.Err(), "explain")
+	return ""
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
@@ -56,8 +56,12 @@ var migrations = []string{
 type space struct {
 	name, path string
 	opts       Options
-	w          *sql.DB // one connection: the writer
-	r          *sql.DB // read-only connections
+	// writer holds the writer connection while no write runs: a write
+	// takes it (waiting in line, or until its context ends) and puts it
+	// back, so writes are serialized without a lock held across a wait.
+	writer chan *sqlite.Conn
+	w      *sqlite.Conn  // the writer connection, for close
+	r      *sqlitex.Pool // read-only connections
 
 	mu       sync.Mutex
 	closed   bool
@@ -73,155 +77,167 @@ type space struct {
 	writes atomic.Uint64 // committed write transactions
 }
 
-func dsn(path string, writer bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	if writer {
-		// journal_mode=WAL is set by init, once the file is known to be a
-		// space: a foreign file is refused unchanged.
-		q.Add("_txlock", "immediate")
-		q.Add("_pragma", "analysis_limit(1000)")
-	} else {
-		q.Add("_pragma", "query_only(1)")
-	}
-	q.Add("_pragma", "synchronous(FULL)")
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
+// busyTimeout bounds a wait for another process's lock on the file (only
+// tools such as the sqlite3 shell share it with the backend).
+const busyTimeout = 10 * time.Second
+
+func uri(path string) string { return "file:" + (&url.URL{Path: path}).EscapedPath() }
 
 // openSpace opens (fresh: initializes) the space file at path.
 func openSpace(ctx context.Context, name, path string, opts Options, fresh bool) (*space, error) {
 	sp := &space{
 		name: name, path: path, opts: opts,
+		writer:  make(chan *sqlite.Conn, 1),
 		closing: make(chan struct{}), changed: make(chan struct{}),
 		scalar: map[string]map[string]string{},
 	}
-	var err error
-	if sp.w, err = sql.Open("sqlite", dsn(path, true)); err != nil {
-		return nil, fmt.Errorf("space %q: opening %s: %w", name, path, err)
+	flags := sqlite.OpenReadWrite | sqlite.OpenURI
+	if fresh {
+		flags |= sqlite.OpenCreate
 	}
-	sp.w.SetMaxOpenConns(1)
-	sp.w.SetMaxIdleConns(1)
-	sp.w.SetConnMaxIdleTime(0)
-	sp.w.SetConnMaxLifetime(0)
+	var err error
+	if sp.w, err = sqlite.OpenConn(uri(path), flags); err != nil {
+		return nil, sp.openErr(ctx, err)
+	}
+	sp.w.SetBusyTimeout(busyTimeout)
 	if err := sp.init(ctx, fresh); err != nil {
 		_ = sp.w.Close()
 		return nil, err
 	}
-	if sp.r, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	sp.r, err = sqlitex.NewPool(uri(path), sqlitex.PoolOptions{
+		Flags:    sqlite.OpenReadWrite | sqlite.OpenURI,
+		PoolSize: opts.Readers,
+		PrepareConn: func(conn *sqlite.Conn) error {
+			conn.SetBusyTimeout(busyTimeout)
+			return run(conn, "PRAGMA query_only = 1", nil, nil)
+		},
+	})
+	if err != nil {
 		_ = sp.w.Close()
-		return nil, fmt.Errorf("space %q: opening %s: %w", name, path, err)
+		return nil, sp.openErr(ctx, err)
 	}
-	sp.r.SetMaxOpenConns(opts.Readers)
-	sp.r.SetMaxIdleConns(opts.Readers)
+	sp.writer <- sp.w
 	return sp, nil
+}
+
+// openErr gives an error of opening the file its kind and the file's name.
+func (sp *space) openErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if k := errs.KindOf(err); k != errs.Unknown {
+		return err
+	}
+	if code := sqliteCode(err); code == 11 || code == 26 { // CORRUPT, NOTADB
+		return errs.Wrap(errs.DataLoss, err, fmt.Sprintf("space %q: the file %s is corrupt or not a database; move it away or delete the space", sp.name, sp.path))
+	}
+	return sp.mapErr(err, fmt.Sprintf("space %q: opening %s", sp.name, sp.path))
 }
 
 // init checks the file is a space (or makes it one when fresh), migrates
 // its schema, and loads the index definitions.
 func (sp *space) init(ctx context.Context, fresh bool) error {
-	fileErr := func(err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if k := errs.KindOf(err); k != errs.Unknown {
-			return err
-		}
-		if code, ok := sqliteCode(err); ok && (code == 11 || code == 26) { // CORRUPT, NOTADB
-			return errs.Wrap(errs.DataLoss, err, fmt.Sprintf("space %q: the file %s is corrupt or not a database; move it away or delete the space", sp.name, sp.path))
-		}
-		return sp.mapErr(err, fmt.Sprintf("space %q: opening %s", sp.name, sp.path))
-	}
-	conn, err := sp.w.Conn(ctx)
-	if err != nil {
-		return fileErr(err)
-	}
-	defer conn.Close()
+	conn := sp.w
+	conn.SetInterrupt(ctx.Done())
+	defer conn.SetInterrupt(nil)
+	pragmas := []string{"PRAGMA synchronous = FULL", "PRAGMA analysis_limit = 1000"}
 	if sp.opts.maxPageCount > 0 {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", sp.opts.maxPageCount)); err != nil {
-			return fileErr(err)
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA max_page_count = %d", sp.opts.maxPageCount))
+	}
+	for _, p := range pragmas {
+		if err := runOnce(conn, p, nil, nil); err != nil {
+			return sp.openErr(ctx, err)
 		}
 	}
-	var appID, version int
-	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return fileErr(err)
-	}
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fileErr(err)
-	}
-	if appID != applicationID {
-		var tables int
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-			return fileErr(err)
+	var appID, version, tables int64
+	for _, q := range []struct {
+		sql  string
+		dest *int64
+	}{
+		{"PRAGMA application_id", &appID},
+		{"PRAGMA user_version", &version},
+		{"SELECT count(*) FROM sqlite_schema", &tables},
+	} {
+		if err := runOnce(conn, q.sql, nil, func(s *sqlite.Stmt) error { *q.dest = s.ColumnInt64(0); return nil }); err != nil {
+			return sp.openErr(ctx, err)
 		}
-		if appID != 0 || tables != 0 || !fresh {
-			return errs.New(errs.FailedPrecondition, "space %q: the file %s is an SQLite database of another application (application_id %#x), not a space; move it away", sp.name, sp.path, appID)
-		}
+	}
+	if appID != applicationID && (appID != 0 || tables != 0 || !fresh) {
+		return errs.New(errs.FailedPrecondition, "space %q: the file %s is an SQLite database of another application (application_id %#x), not a space; move it away", sp.name, sp.path, appID)
 	}
 	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return fileErr(err)
+	if err := runOnce(conn, "PRAGMA journal_mode = WAL", nil, func(s *sqlite.Stmt) error { mode = s.ColumnText(0); return nil }); err != nil {
+		return sp.openErr(ctx, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
-		return fileErr(fmt.Errorf("journal_mode is %q, not WAL", mode))
+		return sp.openErr(ctx, fmt.Errorf("journal_mode is %q, not WAL", mode))
 	}
-	if version > len(migrations) {
+	if version > int64(len(migrations)) {
 		return errs.New(errs.FailedPrecondition, "space %q: the file %s has schema version %d, written by a newer version of the backend (this one knows up to %d)", sp.name, sp.path, version, len(migrations))
 	}
-	for v := version; v < len(migrations); v++ {
-		if err := migrate(ctx, conn, v); err != nil {
-			return fileErr(fmt.Errorf("migrating to schema version %d: %w", v+1, err))
+	for v := int(version); v < len(migrations); v++ {
+		if err := migrate(conn, v); err != nil {
+			return sp.openErr(ctx, fmt.Errorf("migrating to schema version %d: %w", v+1, err))
 		}
 	}
-	rows, err := conn.QueryContext(ctx, "SELECT collection, name, fields FROM indexes")
+	scalar, err := loadScalars(conn)
 	if err != nil {
-		return fileErr(err)
+		return sp.openErr(ctx, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var coll, name, fields string
-		if err := rows.Scan(&coll, &name, &fields); err != nil {
-			return fileErr(err)
-		}
-		var fs []IndexField
-		if err := json.Unmarshal([]byte(fields), &fs); err != nil {
-			return fileErr(fmt.Errorf("index %q of collection %q: %w", name, coll, err))
-		}
-		sp.addScalar(coll, name, fs)
-	}
-	return fileErr(rows.Err())
+	sp.scalar = scalar
+	return nil
 }
 
-func migrate(ctx context.Context, conn *sql.Conn, from int) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
+func migrate(conn *sqlite.Conn, from int) (err error) {
+	if err := run(conn, "BEGIN IMMEDIATE", nil, nil); err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
+	defer func() {
+		if err != nil && !conn.AutocommitEnabled() {
+			_ = run(conn, "ROLLBACK", nil, nil)
+		}
+	}()
 	if from == 0 {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		if err := runOnce(conn, fmt.Sprintf("PRAGMA application_id = %d", applicationID), nil, nil); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"); err != nil {
+		if err := runOnce(conn, "CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", nil, nil); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
+	if err := sqlitex.ExecuteScript(conn, migrations[from], nil); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO migrations (version, applied_at) VALUES (?, ?)", from+1, time.Now().UnixMicro()); err != nil {
+	if err := runOnce(conn, "INSERT INTO migrations (version, applied_at) VALUES (?, ?)", []any{from + 1, time.Now().UnixMicro()}, nil); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", from+1)); err != nil {
+	if err := runOnce(conn, fmt.Sprintf("PRAGMA user_version = %d", from+1), nil, nil); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return run(conn, "COMMIT", nil, nil)
 }
 
-func (sp *space) addScalar(coll, name string, fields []IndexField) {
-	m := sp.scalar[coll]
+// loadScalars reads the index-covered paths of every collection from the
+// file's index definitions.
+func loadScalars(conn *sqlite.Conn) (map[string]map[string]string, error) {
+	scalar := map[string]map[string]string{}
+	err := run(conn, "SELECT collection, name, fields FROM indexes", nil, func(s *sqlite.Stmt) error {
+		coll, name := s.ColumnText(0), s.ColumnText(1)
+		var fs []IndexField
+		if err := json.Unmarshal([]byte(s.ColumnText(2)), &fs); err != nil {
+			return fmt.Errorf("index %q of collection %q: %w", name, coll, err)
+		}
+		addScalar(scalar, coll, name, fs)
+		return nil
+	})
+	return scalar, err
+}
+
+func addScalar(scalar map[string]map[string]string, coll, name string, fields []IndexField) {
+	m := scalar[coll]
 	if m == nil {
 		m = map[string]string{}
-		sp.scalar[coll] = m
+		scalar[coll] = m
 	}
 	for _, f := range fields {
 		if _, ok := m[f.Path]; !ok {
@@ -274,17 +290,42 @@ func (sp *space) close(ctx context.Context, deleted bool) error {
 	select {
 	case <-idle:
 	case <-ctx.Done():
-		// database/sql's Close below still waits for statements that run;
-		// a transaction is never cut off, only no longer awaited here.
+		// Taking the writer below still waits for a write that runs: a
+		// transaction is never cut off, only no longer awaited here.
 	}
+	w := <-sp.writer
 	if !deleted {
 		// Refresh the planner's statistics where they are stale (cheap
 		// when they are not); it never changes the data.
 		optCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_, _ = sp.w.ExecContext(optCtx, "PRAGMA optimize")
+		w.SetInterrupt(optCtx.Done())
+		_ = run(w, "PRAGMA optimize", nil, nil)
+		w.SetInterrupt(nil)
 		cancel()
 	}
-	return errors.Join(sp.r.Close(), sp.w.Close())
+	return errors.Join(sp.r.Close(), w.Close())
+}
+
+// read runs fn on a read connection (a snapshot of the last commit while
+// fn runs a statement, or for fn's whole read transaction).
+func (sp *space) read(ctx context.Context, fn func(conn *sqlite.Conn) error) error {
+	conn, err := sp.r.Take(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	defer sp.r.Put(conn)
+	return interrupted(ctx, fn(conn))
+}
+
+// interrupted returns ctx's error for a statement its end interrupted.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && sqlite.ErrCode(err).ToPrimary() == sqlite.ResultInterrupt {
+		return ctx.Err()
+	}
+	return err
 }
 
 // waitChanged returns a channel closed at the next commit.
@@ -306,23 +347,39 @@ func (sp *space) notify() {
 var testHookInWrite func()
 
 // write runs fn in one write transaction and commits it; on any error
-// nothing is written. Watchers are woken after the commit.
+// nothing is written. Watchers are woken after the commit. A context that
+// ends before the commit interrupts the transaction (rolled back); once
+// the commit runs, it completes.
 func (sp *space) write(ctx context.Context, fn func(tx *wtx) error) error {
-	sqlTx, err := sp.w.BeginTx(ctx, nil)
-	if err != nil {
-		return sp.mapErr(err, "")
+	var conn *sqlite.Conn
+	select {
+	case conn = <-sp.writer:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	tx := &wtx{Tx: sqlTx}
-	defer tx.closeStmts()
+	defer func() { sp.writer <- conn }()
+	conn.SetInterrupt(ctx.Done())
+	defer conn.SetInterrupt(nil)
+	if err := run(conn, "BEGIN IMMEDIATE", nil, nil); err != nil {
+		return sp.mapErr(interrupted(ctx, err), "")
+	}
+	tx := &wtx{conn: conn}
 	if testHookInWrite != nil {
 		testHookInWrite()
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return sp.mapErr(err, "")
+	rollback := func() {
+		if !conn.AutocommitEnabled() {
+			conn.SetInterrupt(nil)
+			_ = run(conn, "ROLLBACK", nil, nil)
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		_ = tx.Rollback()
+	if err := fn(tx); err != nil {
+		rollback()
+		return sp.mapErr(interrupted(ctx, err), "")
+	}
+	conn.SetInterrupt(nil)
+	if err := run(conn, "COMMIT", nil, nil); err != nil {
+		rollback()
 		return sp.mapErr(err, "committing")
 	}
 	sp.notify()
@@ -330,7 +387,7 @@ func (sp *space) write(ctx context.Context, fn func(tx *wtx) error) error {
 		// Collections grow: refresh the planner's statistics where they
 		// are stale (PRAGMA optimize re-analyzes a table whose size
 		// changed a lot; otherwise it does nothing).
-		_, _ = sp.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA optimize")
+		_ = run(conn, "PRAGMA optimize", nil, nil)
 	}
 	return nil
 }
@@ -339,13 +396,9 @@ func (sp *space) write(ctx context.Context, fn func(tx *wtx) error) error {
 // optimize runs.
 const optimizeEvery = 1000
 
-func sqliteCode(err error) (int, bool) {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() & 0xff, true
-	}
-	return 0, false
-}
+// sqliteCode is err's primary SQLite result code (1, SQLITE_ERROR, for an
+// error that is not SQLite's).
+func sqliteCode(err error) int { return int(sqlite.ErrCode(err).ToPrimary()) }
 
 // mapErr gives SQLite's errors a kind; errors with a kind, and context
 // errors, pass unchanged.
@@ -357,11 +410,7 @@ func (sp *space) mapErr(err error, msg string) error {
 	if msg != "" {
 		prefix += ": " + msg
 	}
-	code, ok := sqliteCode(err)
-	if !ok {
-		return fmt.Errorf("%s: %w", prefix, err)
-	}
-	switch code {
+	switch sqliteCode(err) {
 	case 13: // SQLITE_FULL
 		return errs.Wrap(errs.ResourceExhausted, err, prefix+": the disk (or the database's size limit) is full; nothing was written, free some space and retry")
 	case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
@@ -387,49 +436,10 @@ func (sp *space) mapErr(err error, msg string) error {
 	return fmt.Errorf("%s: %w", prefix, err)
 }
 
-// wtx is a write transaction that prepares each statement text once (a
-// batch runs the same few statements thousands of times).
+// wtx is a write transaction on the writer connection.
 type wtx struct {
-	*sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-func (tx *wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st := tx.stmts[query]; st != nil {
-		return st, nil
-	}
-	st, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if tx.stmts == nil {
-		tx.stmts = map[string]*sql.Stmt{}
-	}
-	tx.stmts[query] = st
-	return st, nil
-}
-
-// exec runs a prepared statement.
-func (tx *wtx) exec(ctx context.Context, query string, args ...any) error {
-	st, err := tx.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx, args...)
-	return err
-}
-
-// queryRow runs a prepared statement that returns one row into dest.
-func (tx *wtx) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	st, err := tx.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	return st.QueryRowContext(ctx, args...).Scan(dest...)
-}
-
-func (tx *wtx) closeStmts() {
-	for _, st := range tx.stmts {
-		_ = st.Close()
-	}
+	conn *sqlite.Conn
+	// colls caches, per collection, what its writes need (a batch writes
+	// one collection thousands of times).
+	colls map[string]*collWrites
 }

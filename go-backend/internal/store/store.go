@@ -14,21 +14,19 @@
 // an error naming the file, and a corrupt one too, while the other spaces
 // keep working.
 //
-// # Driver: modernc.org/sqlite through database/sql
+// # Driver: zombiezen.com/go/sqlite
 //
 // Both pure-Go choices run the same SQLite (zombiezen.com/go/sqlite is
-// itself built on modernc.org/sqlite's transpiled C), so CGO stays off and
-// cross-compilation and gomobile keep working with either. We use modernc
-// through database/sql: the standard interface gives us context
-// cancellation (a cancelled call interrupts its statement), a connection
-// pool for the concurrent readers, and a one-connection pool that
-// serializes the writers, without a second API to learn. zombiezen saves
-// the per-statement overhead of database/sql (argument conversion, Scan,
-// statements prepared per transaction): bench/go-sqlite measures it on this
-// package's statements: writes cost 0.5-0.65x on zombiezen (a put, an
-// update, a batch's per-document work), reads gain no more than database/sql
-// with statements prepared once; go-backend/README.md has the numbers, the
-// decision (stay, for now) and what a switch would take.
+// built on modernc.org/sqlite's transpiled C), so CGO stays off and
+// cross-compilation and gomobile keep working with either. We use
+// zombiezen, chosen by a benchmark (bench/go-sqlite; go-backend/README.md
+// has the numbers): on database/sql, a batch's per-document work spent as
+// much in the per-statement layer (argument conversion, Scan, a goroutine
+// per statement of a cancellable call, statements prepared per
+// transaction) as in SQLite. Here a statement of fixed text is prepared
+// once per connection, a call's context interrupts its statements through
+// Conn.SetInterrupt, the writer is one connection handed from write to
+// write, and the readers are a sqlitex.Pool.
 //
 // # Durability
 //

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"zombiezen.com/go/sqlite"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
@@ -601,10 +603,7 @@ func TestWatchOrderAndResume(t *testing.T) {
 	var every []Event
 	// Count the log's changes of c after ready.
 	sp, _ := st.space(ctx, "s")
-	var want int
-	if err := sp.r.QueryRow("SELECT count(*) FROM changes WHERE collection = 'c' AND seq > ?", ready.Seq).Scan(&want); err != nil {
-		t.Fatal(err)
-	}
+	want := int(queryInt(t, sp, "SELECT count(*) FROM changes WHERE collection = 'c' AND seq > ?", ready.Seq))
 	sp.done()
 	t.Logf("%d changes of c after %d", want, ready.Seq)
 	watchCollect(t, st, WatchQuery{Collection: "c", AfterSeq: u64(ready.Seq)}, 1+want, &every)
@@ -725,8 +724,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("count %d %v, want %d", n, err, stored)
 	}
 	sp, _ := st.space(ctx, "s")
-	var ok string
-	_ = sp.r.QueryRow("PRAGMA integrity_check").Scan(&ok)
+	ok := queryText(t, sp, "PRAGMA integrity_check")
 	sp.done()
 	if ok != "ok" {
 		t.Fatalf("integrity_check: %s", ok)
@@ -748,11 +746,11 @@ func TestCorruptAndForeignFiles(t *testing.T) {
 	wantKind(t, err, errs.DataLoss, garbage)
 
 	foreign := filepath.Join(st.Dir(), "foreign.sqlite")
-	db, err := sql.Open("sqlite", foreign)
+	db, err := sqlite.OpenConn(foreign, sqlite.OpenReadWrite|sqlite.OpenCreate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("CREATE TABLE t (x)"); err != nil {
+	if err := runOnce(db, "CREATE TABLE t (x)", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -789,4 +787,28 @@ func TestCorruptAndForeignFiles(t *testing.T) {
 func TestNoDataDir(t *testing.T) {
 	_, err := Open("", Options{})
 	wantKind(t, err, errs.FailedPrecondition, "dataDir", "ANYSYNC_DATA_DIR", "--data-dir")
+}
+
+// queryText runs query on one of sp's read connections and returns the
+// first column of its first row as text.
+func queryText(t *testing.T, sp *space, query string, args ...any) string {
+	t.Helper()
+	var out string
+	err := sp.read(context.Background(), func(conn *sqlite.Conn) error {
+		_, err := one(conn, query, args, func(s *sqlite.Stmt) { out = s.ColumnText(0) })
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return out
+}
+
+func queryInt(t *testing.T, sp *space, query string, args ...any) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(queryText(t, sp, query, args...), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
 }

@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
+
+	"zombiezen.com/go/sqlite"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
 )
@@ -44,6 +45,8 @@ type WatchQuery struct {
 	AfterSeq *uint64
 }
 
+const lastSeqSQL = "SELECT coalesce(max(seq), 0) FROM changes"
+
 // watchBatch bounds the changes read from the log at once.
 const watchBatch = 256
 
@@ -79,7 +82,10 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 	if q.AfterSeq != nil {
 		var max uint64
 		err := read(func() error {
-			return sp.r.QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM changes").Scan(&max)
+			return sp.read(ctx, func(conn *sqlite.Conn) error {
+				_, err := one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { max = uint64(s.ColumnInt64(0)) })
+				return err
+			})
 		})
 		if err != nil {
 			return sp.mapErr(err, "watch")
@@ -92,30 +98,27 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 		matched = map[string]bool{}
 		var initial []Doc
 		err := read(func() error {
-			tx, err := sp.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback() //nolint:errcheck // read-only
-			rows, err := tx.QueryContext(ctx, "SELECT id, rev, doc, created, updated "+p.from+" ORDER BY id", p.args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var d Doc
-				if err := rows.Scan(&d.ID, &d.Rev, &d.JSON, &d.Created, &d.Updated); err != nil {
-					rows.Close()
+			return sp.read(ctx, func(conn *sqlite.Conn) (err error) {
+				// One read transaction: the set reflects exactly the
+				// changes up to the sequence number read with it.
+				if err := run(conn, "BEGIN", nil, nil); err != nil {
 					return err
 				}
-				initial = append(initial, d)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				defer func() {
+					if rerr := run(conn, "ROLLBACK", nil, nil); err == nil {
+						err = rerr
+					}
+				}()
+				err = runOnce(conn, "SELECT id, rev, doc, created, updated "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
+					initial = append(initial, Doc{ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2), Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4)})
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				_, err = one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { last = uint64(s.ColumnInt64(0)) })
 				return err
-			}
-			// The same snapshot: the set reflects exactly the changes up
-			// to this sequence number.
-			return tx.QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM changes").Scan(&last)
+			})
 		})
 		if err != nil {
 			return sp.mapErr(err, "watch")
@@ -137,28 +140,22 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 		changed := sp.waitChanged() // before the read: a later commit closes it
 		var events []Event
 		err := read(func() error {
-			rows, err := sp.r.QueryContext(ctx, query, append(append([]any{}, p.args...), last)...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var e Event
-				var op string
-				if err := rows.Scan(&e.Seq, &op, &e.Doc.ID, &e.Doc.Rev, &e.Doc.JSON, &e.Doc.Created, &e.Doc.Updated, &e.Matches); err != nil {
-					return err
-				}
-				switch op {
-				case "insert":
-					e.Kind = EventInsert
-				case "update":
-					e.Kind = EventUpdate
-				default:
-					e.Kind = EventDelete
-				}
-				events = append(events, e)
-			}
-			return rows.Err()
+			return sp.read(ctx, func(conn *sqlite.Conn) error {
+				return runOnce(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
+					e := Event{Seq: uint64(s.ColumnInt64(0)), Matches: s.ColumnBool(7)}
+					e.Doc = Doc{ID: s.ColumnText(2), Rev: uint64(s.ColumnInt64(3)), JSON: s.ColumnText(4), Created: s.ColumnInt64(5), Updated: s.ColumnInt64(6)}
+					switch s.ColumnText(1) {
+					case "insert":
+						e.Kind = EventInsert
+					case "update":
+						e.Kind = EventUpdate
+					default:
+						e.Kind = EventDelete
+					}
+					events = append(events, e)
+					return nil
+				})
+			})
 		})
 		if err != nil {
 			return sp.mapErr(err, "watch")

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"fmt"
+
+	"zombiezen.com/go/sqlite"
+)
+
+// Statements run on zombiezen.com/go/sqlite connections. A statement of
+// fixed text is prepared once per connection (Conn.Prepare caches it by its
+// text); one whose text depends on the caller's input (a compiled filter,
+// DDL) is prepared for that run alone and finalized, so the cache stays
+// bounded whatever the callers send.
+
+// bind binds args to stmt's parameters 1 to len(args). The store's
+// arguments are nil, strings, integers, floats and booleans.
+func bind(stmt *sqlite.Stmt, args []any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case nil:
+			stmt.BindNull(i + 1)
+		case string:
+			stmt.BindText(i+1, v)
+		case int64:
+			stmt.BindInt64(i+1, v)
+		case int:
+			stmt.BindInt64(i+1, int64(v))
+		case uint64:
+			stmt.BindInt64(i+1, int64(v))
+		case float64:
+			stmt.BindFloat(i+1, v)
+		case bool:
+			stmt.BindBool(i+1, v)
+		default:
+			// Only the store's own code builds arguments: a new type is a bug.
+			panic(fmt.Sprintf("store: cannot bind an argument of type %T", a))
+		}
+	}
+}
+
+// steps binds args to stmt, calls row (when not nil) for every row, and
+// resets the statement, also when row or a step fails.
+func steps(stmt *sqlite.Stmt, args []any, row func(*sqlite.Stmt) error) (err error) {
+	defer func() {
+		if rerr := stmt.Reset(); err == nil {
+			err = rerr
+		}
+	}()
+	bind(stmt, args)
+	for {
+		more, err := stmt.Step()
+		if err != nil || !more {
+			return err
+		}
+		if row != nil {
+			if err := row(stmt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// run runs a statement of fixed text, prepared once per connection.
+func run(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) error) error {
+	stmt, err := conn.Prepare(query)
+	if err != nil {
+		return err
+	}
+	return steps(stmt, args, row)
+}
+
+// runOnce runs a statement whose text varies, prepared for this run alone.
+func runOnce(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) error) error {
+	stmt, trailing, err := conn.PrepareTransient(query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Finalize() //nolint:errcheck // the step's error is the one to report
+	if trailing != 0 {
+		return fmt.Errorf("store: one statement expected in %q", query)
+	}
+	return steps(stmt, args, row)
+}
+
+// one runs a fixed-text statement that returns at most one row; found
+// says whether it did.
+func one(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt)) (found bool, err error) {
+	err = run(conn, query, args, func(s *sqlite.Stmt) error {
+		if !found {
+			found = true
+			row(s)
+		}
+		return nil
+	})
+	return found, err
+}
+
+// value returns column i as the Go value database/sql would: int64,
+// float64, string, []byte or nil.
+func value(stmt *sqlite.Stmt, i int) any {
+	switch stmt.ColumnType(i) {
+	case sqlite.TypeInteger:
+		return stmt.ColumnInt64(i)
+	case sqlite.TypeFloat:
+		return stmt.ColumnFloat(i)
+	case sqlite.TypeText:
+		return stmt.ColumnText(i)
+	case sqlite.TypeBlob:
+		b := make([]byte, stmt.ColumnLen(i))
+		stmt.ColumnBytes(i, b)
+		return b
+	}
+	return nil
+}
