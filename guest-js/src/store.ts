@@ -431,19 +431,26 @@ function rev(value: number | undefined): bigint | undefined {
   return BigInt(value);
 }
 
+/** Microseconds since the epoch (exact in a double until the year 2255) to milliseconds. */
+function millis(micros: bigint): number {
+  return Math.floor(Number(micros) / 1000);
+}
+
 function meta(document: Document): DocMeta {
   return {
     id: document.id,
     rev: Number(document.rev),
-    createdAt: Number(document.createdAtUnixMicros / 1000n),
-    updatedAt: Number(document.updatedAtUnixMicros / 1000n),
+    createdAt: millis(document.createdAtUnixMicros),
+    updatedAt: millis(document.updatedAtUnixMicros),
   };
 }
 
 function decode<T>(document: Document | undefined): StoredDoc<T> {
   if (document === undefined) throw new AnysyncError("the store answered without a document", "INTERNAL");
-  const body: unknown = document.json === "" ? {} : JSON.parse(document.json);
-  return { ...(body as T), ...meta(document) };
+  // A fresh object from JSON.parse: the metadata is set on it rather than spread into a copy
+  // (a find or a batch decodes thousands).
+  const body = (document.json === "" ? {} : JSON.parse(document.json)) as T & object;
+  return Object.assign(body, meta(document));
 }
 
 const KINDS: Partial<Record<WatchResponse_Kind, ChangeKind>> = {
