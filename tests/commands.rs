@@ -6,94 +6,36 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use common::*;
 use prost::Message as _;
-use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
-use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager as _, WebviewWindow};
+use tauri::ipc::{InvokeBody, InvokeResponseBody};
+use tauri::test::MockRuntime;
+use tauri::{App, WebviewWindow};
 use tauri_plugin_anysync::proto::{PingRequest, PingResponse};
-use tauri_plugin_anysync::{parse_frames, AnysyncExt, Frame, State};
+use tauri_plugin_anysync::{parse_frames, AnysyncExt, Frame};
 
 const CHANNEL: u32 = 4242;
 
 type Delivered = Arc<Mutex<Vec<Vec<u8>>>>;
 
-/// A mock app with the plugin on the real sidecar (debug logs, so every RPC Go handles is logged),
-/// the window "main", and `permissions` as its capability. Channel payloads sent to [`CHANNEL`]
-/// are collected.
+/// A mock app (see [`mock_app`]) whose channel payloads sent to [`CHANNEL`] are collected.
 fn app(
     permissions: serde_json::Value,
 ) -> (App<MockRuntime>, WebviewWindow<MockRuntime>, Delivered) {
     let delivered: Delivered = Arc::default();
     let sink = delivered.clone();
-    let mut context = mock_context(noop_assets());
-    *context.runtime_authority_mut() = tauri::ipc::RuntimeAuthority::new(
-        BTreeMap::from([("anysync".to_owned(), plugin_manifest())]),
-        Default::default(),
-    );
-    let app = mock_builder()
-        .plugin(
-            tauri_plugin_anysync::Builder::new()
-                .sidecar_path(real_sidecar())
-                .log_level("debug")
-                .build(),
-        )
-        .channel_interceptor(move |_webview, callback, _index, body| {
-            if callback.0 != CHANNEL {
-                return false;
-            }
-            if let InvokeResponseBody::Raw(bytes) = body {
-                sink.lock().expect("lock").push(bytes.clone());
-            }
-            true
-        })
-        .build(context)
-        .expect("mock app");
-    let capability = serde_json::json!({
-        "identifier": "test",
-        "windows": ["main"],
-        "permissions": permissions,
+    let (app, window) = mock_app(permissions, move |channel, body| {
+        if channel != CHANNEL {
+            return false;
+        }
+        if let InvokeResponseBody::Raw(bytes) = body {
+            sink.lock().expect("lock").push(bytes.clone());
+        }
+        true
     });
-    app.add_capability(capability.to_string())
-        .expect("capability");
-    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("window");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.anysync().status().state != State::Running {
-        assert!(Instant::now() < deadline, "backend did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
     (app, window, delivered)
-}
-
-fn invoke(
-    window: &WebviewWindow<MockRuntime>,
-    cmd: &str,
-    body: InvokeBody,
-    headers: &[(&'static str, String)],
-) -> Result<InvokeResponseBody, serde_json::Value> {
-    let mut map = tauri::http::HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, value.parse().expect("header value"));
-    }
-    tauri::test::get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: format!("plugin:anysync|{cmd}"),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body,
-            headers: map,
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
 }
 
 fn call(
@@ -121,14 +63,6 @@ fn rpc_records(app: &App<MockRuntime>, path: &str) -> usize {
             r.message == "rpc" && r.fields.get("method").and_then(|m| m.as_str()) == Some(path)
         })
         .count()
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -9,13 +9,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
-use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager as _, WebviewWindow};
+use tauri::ipc::InvokeResponseBody;
+use tauri::test::MockRuntime;
+use tauri::{App, WebviewWindow};
 use tauri_plugin_anysync::{AnysyncExt, State, Status};
 
 const STATUS_CHANNEL: u32 = 5151;
@@ -49,74 +48,27 @@ async fn the_status_seq_grows_with_every_publish_and_the_snapshot_has_the_last()
     assert!(states.contains(&State::Restarting), "{states:?}");
 }
 
-/// A mock app with the plugin on the real sidecar (debug logs: Go logs every RPC), the window
-/// "main" and `permissions` as its capability; JSON channel messages are collected per channel.
+/// A mock app (see [`mock_app`]) whose JSON channel messages are collected per channel.
 fn app(
     permissions: serde_json::Value,
 ) -> (App<MockRuntime>, WebviewWindow<MockRuntime>, Delivered) {
     let delivered: Delivered = Arc::default();
     let sink = delivered.clone();
-    let mut context = mock_context(noop_assets());
-    *context.runtime_authority_mut() = tauri::ipc::RuntimeAuthority::new(
-        BTreeMap::from([("anysync".to_owned(), plugin_manifest())]),
-        Default::default(),
-    );
-    let app = mock_builder()
-        .plugin(
-            tauri_plugin_anysync::Builder::new()
-                .sidecar_path(real_sidecar())
-                .log_level("debug")
-                .build(),
-        )
-        .channel_interceptor(move |_webview, callback, _index, body| {
-            if ![STATUS_CHANNEL, LOG_CHANNEL].contains(&callback.0) {
-                return false;
-            }
-            if let InvokeResponseBody::Json(json) = body {
-                let value = serde_json::from_str(json).expect("JSON message");
-                sink.lock()
-                    .expect("lock")
-                    .entry(callback.0)
-                    .or_default()
-                    .push(value);
-            }
-            true
-        })
-        .build(context)
-        .expect("mock app");
-    let capability = serde_json::json!({
-        "identifier": "test",
-        "windows": ["main"],
-        "permissions": permissions,
-    });
-    app.add_capability(capability.to_string())
-        .expect("capability");
-    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("window");
-    wait_for("the backend to run", || {
-        app.anysync().status().state == State::Running
+    let (app, window) = mock_app(permissions, move |channel, body| {
+        if ![STATUS_CHANNEL, LOG_CHANNEL].contains(&channel) {
+            return false;
+        }
+        if let InvokeResponseBody::Json(json) = body {
+            let value = serde_json::from_str(json).expect("JSON message");
+            sink.lock()
+                .expect("lock")
+                .entry(channel)
+                .or_default()
+                .push(value);
+        }
+        true
     });
     (app, window, delivered)
-}
-
-fn invoke(
-    window: &WebviewWindow<MockRuntime>,
-    cmd: &str,
-    args: serde_json::Value,
-) -> Result<InvokeResponseBody, serde_json::Value> {
-    tauri::test::get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: format!("plugin:anysync|{cmd}"),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
 }
 
 /// A subscription's id, as the command answers it.
@@ -124,14 +76,6 @@ fn subscription_id(answer: InvokeResponseBody) -> u64 {
     match answer {
         InvokeResponseBody::Json(json) => json.parse().expect("an id"),
         InvokeResponseBody::Raw(_) => panic!("an id is JSON"),
-    }
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -163,6 +107,7 @@ fn subscribe_status_sends_the_current_status_first_then_every_change() {
             &window,
             "subscribe_status",
             serde_json::json!({ "onStatus": format!("__CHANNEL__:{STATUS_CHANNEL}") }),
+            &[],
         )
         .expect("subscribed"),
     );
@@ -172,7 +117,7 @@ fn subscribe_status_sends_the_current_status_first_then_every_change() {
     assert_eq!(first[0], before, "the current status, as status() has it");
     assert_eq!(first[0].state, State::Running);
 
-    invoke(&window, "restart", serde_json::json!({})).expect("restart");
+    invoke(&window, "restart", serde_json::json!({}), &[]).expect("restart");
     wait_for("the running status after the restart", || {
         statuses(&delivered)
             .last()
@@ -202,8 +147,8 @@ fn subscribe_status_sends_the_current_status_first_then_every_change() {
     );
 
     // After unsubscribing, changes no longer arrive.
-    invoke(&window, "unsubscribe", serde_json::json!({ "id": id })).expect("unsubscribed");
-    invoke(&window, "restart", serde_json::json!({})).expect("restart");
+    invoke(&window, "unsubscribe", serde_json::json!({ "id": id }), &[]).expect("unsubscribed");
+    invoke(&window, "restart", serde_json::json!({}), &[]).expect("restart");
     assert_eq!(statuses(&delivered).len(), seen.len());
     tauri::async_runtime::block_on(app.anysync().shutdown());
 }
@@ -216,11 +161,18 @@ fn subscribe_logs_sends_records_as_they_arrive_until_unsubscribed() {
             &window,
             "subscribe_logs",
             serde_json::json!({ "onLog": format!("__CHANNEL__:{LOG_CHANNEL}") }),
+            &[],
         )
         .expect("subscribed"),
     );
     let last_before = app.anysync().logs().last().map_or(0, |r| r.seq);
-    invoke(&window, "ping", serde_json::json!({ "message": "logged" })).expect("ping");
+    invoke(
+        &window,
+        "ping",
+        serde_json::json!({ "message": "logged" }),
+        &[],
+    )
+    .expect("ping");
     // Go logs the RPC at debug level; it arrives on the channel.
     let is_ping = |r: &serde_json::Value| {
         r["message"] == "rpc" && r["fields"]["method"] == "/anysync.v1.HealthService/Ping"
@@ -239,12 +191,13 @@ fn subscribe_logs_sends_records_as_they_arrive_until_unsubscribed() {
         "only new records: {seqs:?} after {last_before}"
     );
 
-    invoke(&window, "unsubscribe", serde_json::json!({ "id": id })).expect("unsubscribed");
+    invoke(&window, "unsubscribe", serde_json::json!({ "id": id }), &[]).expect("unsubscribed");
     let count = messages(&delivered, LOG_CHANNEL).len();
     invoke(
         &window,
         "ping",
         serde_json::json!({ "message": "not delivered" }),
+        &[],
     )
     .expect("ping");
     wait_for("Go's record of the second ping", || {
@@ -274,6 +227,7 @@ fn subscriptions_need_their_permissions() {
             &window,
             cmd,
             serde_json::json!({ arg: format!("__CHANNEL__:{channel}") }),
+            &[],
         )
         .expect_err(cmd);
         assert!(

@@ -1,13 +1,19 @@
-//! Shared set-up of the integration tests: the real Go sidecar, built once per test binary, small
-//! misbehaving sidecars as shell scripts, an event recorder, and polling with deadlines.
+//! Shared set-up of the integration tests: the real Go sidecar, built once per test binary, mock
+//! apps on it that invoke the plugin's commands under a real capability, small misbehaving
+//! sidecars as shell scripts, an event recorder, and polling with deadlines.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
+use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager as _, WebviewWindow};
 use tauri_plugin_anysync::{
-    Config, EventSink, LogRecord, State, Status, Supervisor, SupervisorConfig,
+    AnysyncExt as _, Config, EventSink, LogRecord, State, Status, Supervisor, SupervisorConfig,
 };
 
 /// The real sidecar, built from go-backend with `go build` into the target dir (once per test binary).
@@ -72,6 +78,79 @@ pub fn plugin_manifest() -> tauri_utils::acl::manifest::Manifest {
         }
     }
     Manifest::new(files, None)
+}
+
+/// A mock app with the plugin on the real sidecar (debug logs: Go logs every RPC), the window
+/// "main" and `permissions` as its capability, checked against the plugin's real permission
+/// manifest; returned once the backend runs. `intercept` sees each message sent to a `Channel`,
+/// with the channel's id, and returns whether it took the message.
+pub fn mock_app(
+    permissions: serde_json::Value,
+    intercept: impl Fn(u32, &InvokeResponseBody) -> bool + Send + Sync + 'static,
+) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let mut context = mock_context(noop_assets());
+    *context.runtime_authority_mut() = tauri::ipc::RuntimeAuthority::new(
+        BTreeMap::from([("anysync".to_owned(), plugin_manifest())]),
+        Default::default(),
+    );
+    let app = mock_builder()
+        .plugin(
+            tauri_plugin_anysync::Builder::new()
+                .sidecar_path(real_sidecar())
+                .log_level("debug")
+                .build(),
+        )
+        .channel_interceptor(move |_webview, callback, _index, body| intercept(callback.0, body))
+        .build(context)
+        .expect("mock app");
+    let capability = serde_json::json!({
+        "identifier": "test",
+        "windows": ["main"],
+        "permissions": permissions,
+    });
+    app.add_capability(capability.to_string())
+        .expect("capability");
+    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("window");
+    wait_for("the backend to run", || {
+        app.anysync().status().state == State::Running
+    });
+    (app, window)
+}
+
+/// Invokes the plugin's command `cmd` from `window` as its page would, with `headers`.
+pub fn invoke(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    body: impl Into<InvokeBody>,
+    headers: &[(&'static str, String)],
+) -> Result<InvokeResponseBody, serde_json::Value> {
+    let mut map = tauri::http::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, value.parse().expect("header value"));
+    }
+    tauri::test::get_ipc_response(
+        window,
+        InvokeRequest {
+            cmd: format!("plugin:anysync|{cmd}"),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().expect("url"),
+            body: body.into(),
+            headers: map,
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+}
+
+/// Polls `check` every 10 ms from a plain thread until it holds, failing the test after 10 s.
+pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A scratch directory for scripts, removed when dropped.
