@@ -242,6 +242,15 @@ const LIVE_SCRIPT = `
   })();
 `;
 
+/**
+ * `systems` rotated by `round`: each system goes first in some round, so none always follows
+ * the same neighbour (whose dirty pages, for one, the next fsync may have to write).
+ */
+function rotated<T>(systems: readonly T[], round: number): T[] {
+  const k = round % systems.length;
+  return [...systems.slice(k), ...systems.slice(0, k)];
+}
+
 async function block(session: Browser, system: System, op: Op | "stamp", from: number, n: number): Promise<number[]> {
   const result = (await session.execute(BLOCK_SCRIPT, system, op, from, n)) as unknown as { stamps?: number[]; failure?: string };
   if (result.failure !== undefined || result.stamps === undefined) {
@@ -283,7 +292,7 @@ export async function storeWebview(session: Browser, dir: string, sizes: StoreSi
 
   for (let round = 0; round < rounds; round++) {
     const stamp = await stampOf();
-    for (const system of ["anysync", "sql", "store", "store-save"] as const) {
+    for (const system of rotated(["anysync", "sql", "store", "store-save"] as const, round)) {
       await timed(round, system, "put", round * per(sizes.single), per(sizes.single), stamp);
     }
   }
@@ -291,21 +300,23 @@ export async function storeWebview(session: Browser, dir: string, sizes: StoreSi
   const batches = Math.ceil(sizes.docs / sizes.batch);
   for (let b = 0; b < batches; b++) {
     const stamp = await stampOf();
-    for (const system of ["anysync", "sql", "store"] as const) await timed(b, system, "batch", b, 1, stamp);
+    for (const system of rotated(["anysync", "sql", "store"] as const, b)) await timed(b, system, "batch", b, 1, stamp);
   }
   const status = (await session.execute(`return window.__TAURI_INTERNALS__.invoke("plugin:anysync|status")`)) as unknown as { pid: number };
   const sidecarKibAfterDocs = rssKib(status.pid);
   for (let round = 0; round < rounds; round++) {
     const stamp = await stampOf();
-    for (const system of ["anysync", "sql", "store"] as const) {
+    const systems = rotated(["anysync", "sql", "store"] as const, round);
+    for (const system of systems) {
       await timed(round, system, "get", round * per(sizes.gets), per(sizes.gets), stamp);
     }
     for (const op of ["eq", "range"] as const) {
-      await timed(round, "anysync", op, round * per(sizes.queries), per(sizes.queries), stamp);
-      await timed(round, "sql", op, round * per(sizes.queries), per(sizes.queries), stamp);
-      await timed(round, "store", op, round * per(sizes.scanQueries), per(sizes.scanQueries), stamp);
+      for (const system of systems) {
+        const n = system === "store" ? sizes.scanQueries : sizes.queries;
+        await timed(round, system, op, round * per(n), per(n), stamp);
+      }
     }
-    for (const system of ["anysync", "sql", "store"] as const) {
+    for (const system of systems) {
       await timed(round, system, "update", round * per(sizes.updates), per(sizes.updates), stamp);
     }
   }
