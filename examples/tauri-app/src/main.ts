@@ -24,6 +24,7 @@ import { Channel } from "@tauri-apps/api/core";
 
 import { CounterService, type Counter } from "./gen/example/v1/counter_pb.js";
 import { setupNotes, type NotesHooks } from "./notes.js";
+import { act, byId, clearError, showError } from "./page.js";
 
 /** The example's own service, through the client generated from its .proto. */
 const counter = createAnysyncClient(CounterService);
@@ -64,12 +65,6 @@ const MAX_LOGS = 200;
 /** The oversized ping: bigger than the backend's `ANYSYNC_MAX_MESSAGE_BYTES` (64 KiB in tauri.conf.json). */
 const OVERSIZED_BYTES = 100 * 1024;
 
-function byId<T extends HTMLElement>(id: string, type: abstract new () => T): T {
-  const element = document.getElementById(id);
-  if (!(element instanceof type)) throw new Error(`#${id} is missing from index.html or is not a ${type.name}`);
-  return element;
-}
-
 const ui = {
   state: byId("status-state", HTMLElement),
   pid: byId("status-pid", HTMLElement),
@@ -108,40 +103,6 @@ const ui = {
   tickerCount: byId("ticker-count", HTMLElement),
   tickerError: byId("ticker-error", HTMLElement),
 };
-
-// ---------------------------------------------------------------- errors
-
-/** The error's code (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...) and message, whatever was thrown. */
-function describe(error: unknown): { code: string; message: string } {
-  if (error instanceof AnysyncError) return { code: error.code, message: error.message };
-  return { code: "UNKNOWN", message: error instanceof Error ? error.message : String(error) };
-}
-
-function showError(element: HTMLElement, error: unknown): void {
-  const { code, message } = describe(error);
-  element.dataset.code = code;
-  element.textContent = `${code}: ${message}`;
-  element.hidden = false;
-}
-
-function clearError(element: HTMLElement): void {
-  element.dataset.code = "";
-  element.textContent = "";
-  element.hidden = true;
-}
-
-/** Runs an action with its button disabled, reporting any failure in `errorElement`. */
-async function act(button: HTMLButtonElement, errorElement: HTMLElement, action: () => Promise<void>) {
-  button.disabled = true;
-  clearError(errorElement);
-  try {
-    await action();
-  } catch (error) {
-    showError(errorElement, error);
-  } finally {
-    button.disabled = false;
-  }
-}
 
 // ---------------------------------------------------------------- status
 

@@ -13,6 +13,8 @@
  */
 import { AnysyncError, openSpace, type Change, type Collection, type StoredDoc } from "tauri-plugin-anysync-api";
 
+import { act, byId, clearError, showError } from "./page.js";
+
 /** A note as the page stores it. `editedAt` is the page's own field to sort by (ms since the epoch). */
 export interface Note {
   title: string;
@@ -40,30 +42,6 @@ export interface NotesHooks {
   resumes: () => number;
   /** The last sequence number seen (what a resubscription resumes after). */
   lastSeq: () => number | undefined;
-}
-
-function byId<T extends HTMLElement>(id: string, type: abstract new () => T): T {
-  const element = document.getElementById(id);
-  if (!(element instanceof type)) throw new Error(`#${id} is missing from index.html or is not a ${type.name}`);
-  return element;
-}
-
-function describe(error: unknown): { code: string; message: string } {
-  if (error instanceof AnysyncError) return { code: error.code, message: error.message };
-  return { code: "UNKNOWN", message: error instanceof Error ? error.message : String(error) };
-}
-
-function showError(element: HTMLElement, error: unknown): void {
-  const { code, message } = describe(error);
-  element.dataset.code = code;
-  element.textContent = `${code}: ${message}`;
-  element.hidden = false;
-}
-
-function clearError(element: HTMLElement): void {
-  element.dataset.code = "";
-  element.textContent = "";
-  element.hidden = true;
 }
 
 function parseTags(text: string): string[] {
@@ -211,18 +189,6 @@ export function setupNotes(): NotesHooks {
     ui.tags.value = note?.tags.join(", ") ?? "";
     ui.save.textContent = note === undefined ? "Add note" : "Save note";
     ui.cancel.hidden = note === undefined;
-  }
-
-  async function act(button: HTMLButtonElement, errorElement: HTMLElement, action: () => Promise<void>): Promise<void> {
-    button.disabled = true;
-    clearError(errorElement);
-    try {
-      await action();
-    } catch (error) {
-      showError(errorElement, error);
-    } finally {
-      button.disabled = false;
-    }
   }
 
   ui.form.addEventListener("submit", (event) => {
