@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { isRunning, openApp, pageReady, parentPid, rssKib, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
+import { isRunning, openApp, pageReady, parentPid, rssKib, runningBackendPid, startDriver, waitFor, type Browser, type Driver } from "./harness.ts";
 
 let driver: Driver | undefined;
 let browser: Browser | undefined;
@@ -64,12 +64,7 @@ async function stats(): Promise<Stats> {
 }
 
 async function sidecarPid(): Promise<number> {
-  return waitFor("a running backend with a pid", async () => {
-    const s = await inPage<{ state: string; pid: number | null }>(
-      `const s = await invoke("plugin:anysync|status"); return { state: s.state, pid: s.pid };`,
-    );
-    return s.state === "running" && s.pid ? s.pid : undefined;
-  });
+  return runningBackendPid(session());
 }
 
 /** Resident memory of a process in MiB (Linux). */

@@ -221,6 +221,23 @@ export async function pageReady(browser: Browser, timeoutMs = 60_000): Promise<v
   );
 }
 
+/**
+ * The pid of the app's backend, once `plugin:anysync|status` reports it running (also across a
+ * restart: the status may say `restarting` or the call fail meanwhile).
+ */
+export async function runningBackendPid(browser: Browser, { timeoutMs = 15_000 }: { timeoutMs?: number } = {}): Promise<number> {
+  return waitFor(
+    "a running backend with a pid",
+    async () => {
+      const s = (await browser.execute(
+        `return window.__TAURI_INTERNALS__.invoke("plugin:anysync|status").then((s) => ({ state: s.state, pid: s.pid }));`,
+      )) as unknown as { state: string; pid: number | null };
+      return s.state === "running" && s.pid ? s.pid : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
 /** How a traced process ended, as the kernel reported it to the tracer. */
 export interface TracedExit {
   /** The exit status, or null when a signal ended it. */
