@@ -6,10 +6,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,27 +36,9 @@ func spawnStalled(t *testing.T, args ...string) *stalled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sidecar{t: t, token: newToken(), stdout: newCapture(), stderr: newCapture(), exited: make(chan struct{})}
-	s.cmd = exec.Command(binary, args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, errW
-	s.stdin, err = s.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = errW.Close()
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() {
-		_ = s.stdin.Close()
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		_ = errR.Close()
-	})
-	if _, err := io.WriteString(s.stdin, bootstrapLine(s.token)); err != nil {
-		t.Fatal(err)
-	}
+	// Registered first, so that it runs after spawn's cleanup has stopped the child.
+	t.Cleanup(func() { _ = errR.Close() })
+	s := spawn(t, options{args: args, stderr: errW})
 	s.awaitHandshake()
 	return &stalled{sidecar: s, errR: errR}
 }

@@ -53,18 +53,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "anysync-backend")
-	args := []string{"build", "-o", binary}
 	if raceEnabled {
-		args = append(args, "-race") // race-check the real binary too
-		// A race-enabled binary sleeps 1 s at exit by default, which
-		// would blur the exit-time checks. A race report still fails the
-		// test: the child exits 66 and writes non-JSON on stderr.
+		// The real binary is race-checked too. Built so, it sleeps 1 s at
+		// exit by default, which would blur the exit-time checks. A race
+		// report still fails the test: the child exits 66 and writes
+		// non-JSON on stderr.
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the sidecar: %v\n", err)
+	if err := testsupport.BuildSidecar(binary, raceEnabled); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -152,6 +149,9 @@ type options struct {
 	stdin *string
 	// closeStdin closes stdin right after writing it.
 	closeStdin bool
+	// stderr, if set, is the child's stderr instead of the capture (which
+	// then gets nothing); it is closed in the parent once the child runs.
+	stderr *os.File
 }
 
 // spawn starts the binary; it does not wait for the handshake.
@@ -161,6 +161,9 @@ func spawn(t *testing.T, o options) *sidecar {
 	s.cmd = exec.Command(binary, o.args...)
 	s.cmd.Env = append(os.Environ(), o.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if o.stderr != nil {
+		s.cmd.Stderr = o.stderr
+	}
 	stdin, err := s.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +171,9 @@ func spawn(t *testing.T, o options) *sidecar {
 	s.stdin = stdin
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if o.stderr != nil {
+		_ = o.stderr.Close()
 	}
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	t.Cleanup(func() {

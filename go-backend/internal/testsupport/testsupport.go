@@ -1,6 +1,7 @@
 // Package testsupport holds test helpers shared by the backend's packages:
-// a concurrency-safe log buffer, JSON log parsing and the Ping/Check
-// assertions run against the in-process server and the real binary alike.
+// a concurrency-safe log buffer, JSON log parsing, the Ping/Check
+// assertions run against the in-process server and the real binary alike,
+// and the build of that binary.
 // Only _test.go files import it, so it is not part of the sidecar, and the
 // published crate leaves it out.
 package testsupport
@@ -10,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -90,4 +93,24 @@ func AssertPingAndCheck(t testing.TB, ctx context.Context, conn grpc.ClientConnI
 		r.GetProtocolVersion() != 1 || int(r.GetPid()) != wantPID || r.GetUptimeMs() < 0 {
 		t.Fatalf("Check = %v", r)
 	}
+}
+
+// SidecarPackage is the import path of the shipped sidecar's main package.
+const SidecarPackage = "github.com/anysync/tauri-plugin-anysync/go-backend/cmd/server"
+
+// BuildSidecar builds the shipped sidecar into out with the go command,
+// with the race detector if race is set, for tests that run the real binary
+// the way the plugin does. It works from any directory inside the module
+// (as a test's working directory is); the error carries the go command's
+// output.
+func BuildSidecar(out string, race bool) error {
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, SidecarPackage)...)
+	if output, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the sidecar: %w\n%s", err, output)
+	}
+	return nil
 }
