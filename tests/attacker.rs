@@ -959,6 +959,19 @@ struct H2 {
     received: Arc<AtomicUsize>,
 }
 
+impl H2 {
+    /// When the server closed the connection, failing the test unless it closed it within
+    /// [`CLOSE_BOUND`]; `after` says after what, for the failure.
+    async fn server_closed(self, after: &str) -> Instant {
+        tokio::time::timeout(CLOSE_BOUND, self.closed)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the connection is still open {CLOSE_BOUND:?} after {after}")
+            })
+            .expect("driver")
+    }
+}
+
 async fn h2_connect(tcp: TcpStream) -> Result<H2, (h2::Error, Arc<AtomicUsize>)> {
     let received = Arc::new(AtomicUsize::new(0));
     let io = Counted {
@@ -1069,12 +1082,7 @@ async fn a_condemned_connection_reads_nothing_more(addr: SocketAddr) {
         matches!(second, Answer::Unanswered(_)),
         "a second call on a connection refused once was read and answered: {second:?}"
     );
-    let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
-        .await
-        .unwrap_or_else(|_| {
-            panic!("the connection is still open {CLOSE_BOUND:?} after a refused call")
-        })
-        .expect("driver");
+    let closed = h2.server_closed("a refused call").await;
     report(
         "a second call on a connection refused once",
         format!(
@@ -1323,14 +1331,7 @@ async fn hoarding_half_sent_messages(addr: SocketAddr) {
         Answer::Status(UNAUTHENTICATED.into()),
         "the first stream"
     );
-    let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the connection is still open {CLOSE_BOUND:?} after its first stream was refused"
-            )
-        })
-        .expect("driver");
+    let closed = h2.server_closed("its first stream was refused").await;
     let mut outcomes = BTreeMap::<String, usize>::new();
     let mut refused = 0;
     for (answer, _) in &answers {
@@ -1391,12 +1392,7 @@ async fn malformed_metadata_flood(addr: SocketAddr) {
                 "a call with malformed binary metadata got {other:?}: it must be refused unanswered"
             ),
         }
-        let closed = tokio::time::timeout(CLOSE_BOUND, h2.closed)
-            .await
-            .unwrap_or_else(|_| {
-                panic!("a malformed call was not answered, but its connection is still open")
-            })
-            .expect("driver");
+        let closed = h2.server_closed("a malformed call it did not answer").await;
         COUNTS.condemned.fetch_add(1, Ordering::Relaxed);
         closed_after.push(closed.saturating_duration_since(sent_at));
     }
