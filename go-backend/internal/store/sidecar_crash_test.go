@@ -26,6 +26,7 @@ import (
 
 	pb "github.com/anysync/tauri-plugin-anysync/go-backend/api/proto/anysync/v1"
 	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/launch"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/testsupport"
 )
 
 // TestSidecarKill9DuringWrites is issue 14's crash test on the real
@@ -42,10 +43,8 @@ func TestSidecarKill9DuringWrites(t *testing.T) {
 	}
 	started := time.Now()
 	bin := filepath.Join(t.TempDir(), "anysync-backend")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/server")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the sidecar: %v\n%s", err, out)
+	if err := testsupport.BuildSidecar(bin, false); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("built the sidecar in %v", time.Since(started))
 	dataDir := t.TempDir()

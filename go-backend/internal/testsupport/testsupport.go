@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -99,7 +100,8 @@ func AssertPingAndCheck(t testing.TB, ctx context.Context, conn grpc.ClientConnI
 const SidecarPackage = "github.com/anysync/tauri-plugin-anysync/go-backend/cmd/server"
 
 // BuildSidecar builds the shipped sidecar into out with the go command,
-// with the race detector if race is set, for tests that run the real binary
+// with the race detector if race is set (else with cgo off, as shipped),
+// for tests that run the real binary
 // the way the plugin does. It works from any directory inside the module
 // (as a test's working directory is); the error carries the go command's
 // output.
@@ -109,6 +111,10 @@ func BuildSidecar(out string, race bool) error {
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, SidecarPackage)...)
+	if !race {
+		// As the plugin ships it; the race detector needs cgo.
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	if output, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the sidecar: %w\n%s", err, output)
 	}
