@@ -20,6 +20,11 @@ fn main() {
     // Published to the app's build script as DEP_TAURI_PLUGIN_ANYSYNC_GO_BACKEND_DIR, where
     // tauri-plugin-anysync-build finds the Go sources of the sidecar.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    // This output holds absolute paths of this checkout (here and in tauri-plugin's permission
+    // list), and cargo keys build scripts by the workspace-relative path, so a target dir shared
+    // with another checkout could keep them. An absolute path to watch makes cargo run this
+    // script again once that checkout is gone (a CI clone, a moved tree).
+    println!("cargo:rerun-if-changed={manifest_dir}/build.rs");
     println!(
         "cargo:go_backend_dir={}",
         std::path::Path::new(&manifest_dir)
