@@ -4,6 +4,7 @@
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     tauri::Builder::default()
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_anysync::init())
         .run(tauri::generate_context!())
         .expect("error while running tauri application");
