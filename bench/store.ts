@@ -311,14 +311,19 @@ export async function storeWebview(session: Browser, dir: string, sizes: StoreSi
       await timed(round, system, "get", round * per(sizes.gets), per(sizes.gets), stamp);
     }
     for (const op of ["eq", "range"] as const) {
-      for (const system of systems) {
-        const n = system === "store" ? sizes.scanQueries : sizes.queries;
-        await timed(round, system, op, round * per(n), per(n), stamp);
+      for (const system of rotated(["anysync", "sql"] as const, round)) {
+        await timed(round, system, op, round * per(sizes.queries), per(sizes.queries), stamp);
       }
     }
     for (const system of systems) {
       await timed(round, system, "update", round * per(sizes.updates), per(sizes.updates), stamp);
     }
+  }
+  // plugin-store's queries read all its entries into the page (some 17 MB of JSON each): apart,
+  // after the others', whose timings its garbage would otherwise load with collections.
+  for (let round = 0; round < rounds; round++) {
+    const stamp = await stampOf();
+    for (const op of ["eq", "range"] as const) await timed(round, "store", op, round * per(sizes.scanQueries), per(sizes.scanQueries), stamp);
   }
   // plugin-store keeps updates in memory until save(): write them, so its file holds the same data.
   await session.execute(`return window.__TAURI_INTERNALS__.invoke("plugin:store|save", { rid: window.__storeBench.store.rid })`);
@@ -447,11 +452,12 @@ export function storeReport(
     lines.push(`| ${what(sizes)} | Go floor (in-process) | ${fl.n} | ${us(fl.p50)} | ${us(fl.p99)} | ${rate} | | | |`);
   }
   const live = summarize(web.liveUs);
-  const livePage = summarize(web.livePageUs);
   const liveCommit = summarize(web.liveCommitUs);
+  // Date.now() is whole milliseconds, truncated: the true arrival is less than 1 ms after it.
+  const liveBound = summarize(web.livePageUs.map((u) => u + 1_000));
   lines.push(
     "",
-    `Live query: Rust puts a document every 10 ms (\`bench_store_writes\`, the generated tonic client on \`app.anysync().channel()\`); the page's \`for await (const change of docs.watch())\` loop stamps each insert with a \`bench_noop\` call (this includes one page → Rust IPC leg, so it over-states). ${live.n} changes: p50 ${us(live.p50)}, p99 ${us(live.p99)}, max ${us(live.max)} (page clock, 1 ms steps: p50 ${us(livePage.p50)}, p99 ${us(livePage.p99)}). Of that, from the write's own clock (the document's \`updatedAt\`, taken inside its transaction, before the commit's fsync; whole milliseconds, so over-stated by up to 1 ms) to the loop body: p50 ${us(liveCommit.p50)}, p99 ${us(liveCommit.p99)}; the rest is the put's own round trip and fsync.`,
+    `Live query: Rust puts a document every 10 ms (\`bench_store_writes\`, the generated tonic client on \`app.anysync().channel()\`); the page's \`for await (const change of docs.watch())\` loop reads \`Date.now()\` (the same wall clock, whole milliseconds, truncated) and then stamps each insert with a \`bench_noop\` call (Rust's clock, µs). ${live.n} changes. By the page's clock plus the 1 ms it may have truncated (an upper bound): p50 ${us(liveBound.p50)}, p99 ${us(liveBound.p99)}, max ${us(liveBound.max)}. By the stamp (which adds one page → Rust IPC leg, so it over-states too): p50 ${us(live.p50)}, p99 ${us(live.p99)}, max ${us(live.max)}. Of that, from the write's own clock (the document's \`updatedAt\`, taken inside its transaction, before the commit's fsync; whole milliseconds, so over-stated by up to 1 ms) to the loop body: p50 ${us(liveCommit.p50)}, p99 ${us(liveCommit.p99)}; the rest is the put's own round trip and fsync.`,
     "",
     `| after ${sizes.docs} documents (+ ${sizes.single} single inserts, ${sizes.updates} updates), app running | database file | write-ahead log |`,
     "| --- | --- | --- |",
@@ -472,7 +478,11 @@ export function storeReport(
     { what: "store single put p50 <= plugin-sql INSERT p50 (issue 14)", measured: `${us(put.p50)} vs ${us(sqlPut.p50)} = ${ratio(perRound("anysync", "sql", "put"))}`, pass: perRound("anysync", "sql", "put") <= 1 },
     { what: `store batched insert >= 20 000 documents/s (issue 14)`, measured: `${docsPerSecond(batch).toFixed(0)} docs/s`, pass: docsPerSecond(batch) >= 20_000 },
     { what: `store indexed query over ${sizes.docs} documents p50 <= 2 ms (issue 14)`, measured: us(eq.p50), pass: eq.p50 <= 2_000 },
-    { what: "store write -> live-query callback in TS p99 <= 5 ms (issue 14)", measured: us(live.p99), pass: live.p99 <= 5_000 },
+    {
+      what: "store write -> live-query callback in TS p99 <= 5 ms (issue 14; page clock + 1 ms, an upper bound)",
+      measured: `${us(liveBound.p99)} (by the stamp, with its IPC leg: ${us(live.p99)})`,
+      pass: liveBound.p99 <= 5_000,
+    },
   ];
   return { lines, targets };
 }
