@@ -62,6 +62,11 @@ type space struct {
 	writer chan *sqlite.Conn
 	w      *sqlite.Conn  // the writer connection, for close
 	r      *sqlitex.Pool // read-only connections
+	// ckpt is the checkpointer's connection; ckptWake wakes it after a
+	// commit, and ckptDone is closed when it has stopped.
+	ckpt     *sqlite.Conn
+	ckptWake chan struct{}
+	ckptDone chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -87,7 +92,8 @@ func uri(path string) string { return "file:" + (&url.URL{Path: path}).EscapedPa
 func openSpace(ctx context.Context, name, path string, opts Options, fresh bool) (*space, error) {
 	sp := &space{
 		name: name, path: path, opts: opts,
-		writer:  make(chan *sqlite.Conn, 1),
+		writer:   make(chan *sqlite.Conn, 1),
+		ckptWake: make(chan struct{}, 1), ckptDone: make(chan struct{}),
 		closing: make(chan struct{}), changed: make(chan struct{}),
 		scalar: map[string]map[string]string{},
 	}
@@ -116,8 +122,81 @@ func openSpace(ctx context.Context, name, path string, opts Options, fresh bool)
 		_ = sp.w.Close()
 		return nil, sp.openErr(ctx, err)
 	}
+	if sp.ckpt, err = sqlite.OpenConn(uri(path), sqlite.OpenReadWrite|sqlite.OpenURI); err != nil {
+		_ = sp.r.Close()
+		_ = sp.w.Close()
+		return nil, sp.openErr(ctx, err)
+	}
+	sp.ckpt.SetBusyTimeout(busyTimeout)
+	// Closing the space interrupts a checkpoint that runs (the next open
+	// finishes it; a partial one is safe).
+	sp.ckpt.SetInterrupt(sp.closing)
+	go sp.checkpoints()
 	sp.writer <- sp.w
 	return sp, nil
+}
+
+// maxLogFrames bounds the write-ahead log (in pages: 64 MiB of 4 KiB) where
+// passive checkpoints cannot catch up with writes that never pause.
+const maxLogFrames = 16384
+
+// checkpoint copies the log into the file in passes until one copies it
+// all (writes that came during a pass leave more for the next), so that
+// the next write starts the log from its beginning again. An error
+// (interrupted, disk full) leaves the frames in the log, where they are
+// as safe; a later checkpoint copies them.
+func (sp *space) checkpoint() {
+	var logFrames, copied int64
+	passive := func() error {
+		return run(sp.ckpt, "PRAGMA wal_checkpoint(PASSIVE)", nil, func(s *sqlite.Stmt) error {
+			logFrames, copied = s.ColumnInt64(1), s.ColumnInt64(2)
+			return nil
+		})
+	}
+	for range 4 {
+		if err := passive(); err != nil || copied == logFrames {
+			return
+		}
+	}
+	if logFrames > maxLogFrames {
+		// Writes have not paused for four passes and the log is large: wait
+		// for the write that runs, hold the next ones back for one copy, and
+		// let the next write start the log again.
+		_ = run(sp.ckpt, "PRAGMA wal_checkpoint(RESTART)", nil, nil)
+	}
+}
+
+// checkpointPause is the least time between two checkpoints while writes
+// continue: each copies the new part of the log and fsyncs the file.
+const checkpointPause = 200 * time.Millisecond
+
+// checkpoints copies committed frames of the write-ahead log into the
+// database file, off the writers' path. SQLite's automatic checkpoint (off
+// on the writer) runs inside the commit that crosses its threshold: that
+// write would wait for a copy of the log and an fsync of the file, tens of
+// milliseconds behind a large batch. A PASSIVE checkpoint never blocks the
+// writer or the readers; it skips frames a reader still needs, which the
+// next one copies.
+func (sp *space) checkpoints() {
+	defer close(sp.ckptDone)
+	for {
+		select {
+		case <-sp.ckptWake:
+		case <-sp.closing:
+			return
+		}
+		if testHookBeforeCheckpoint != nil {
+			testHookBeforeCheckpoint()
+		}
+		sp.checkpoint()
+		pause := time.NewTimer(checkpointPause)
+		select {
+		case <-pause.C:
+		case <-sp.closing:
+			pause.Stop()
+			return
+		}
+	}
 }
 
 // openErr gives an error of opening the file its kind and the file's name.
@@ -140,7 +219,8 @@ func (sp *space) init(ctx context.Context, fresh bool) error {
 	conn := sp.w
 	conn.SetInterrupt(ctx.Done())
 	defer conn.SetInterrupt(nil)
-	pragmas := []string{"PRAGMA synchronous = FULL", "PRAGMA analysis_limit = 1000"}
+	// wal_autocheckpoint 0: the checkpointer (checkpoints) does it.
+	pragmas := []string{"PRAGMA synchronous = FULL", "PRAGMA analysis_limit = 1000", "PRAGMA wal_autocheckpoint = 0"}
 	if sp.opts.maxPageCount > 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA max_page_count = %d", sp.opts.maxPageCount))
 	}
@@ -303,7 +383,8 @@ func (sp *space) close(ctx context.Context, deleted bool) error {
 		w.SetInterrupt(nil)
 		cancel()
 	}
-	return errors.Join(sp.r.Close(), w.Close())
+	<-sp.ckptDone
+	return errors.Join(sp.ckpt.Close(), sp.r.Close(), w.Close())
 }
 
 // read runs fn on a read connection (a snapshot of the last commit while
@@ -341,6 +422,10 @@ func (sp *space) notify() {
 	sp.changed = make(chan struct{})
 	sp.mu.Unlock()
 }
+
+// testHookBeforeCheckpoint, when set (by tests), runs in the checkpointer
+// before each checkpoint.
+var testHookBeforeCheckpoint func()
 
 // testHookInWrite, when set (by tests), runs inside every write
 // transaction, right after it began.
@@ -383,6 +468,10 @@ func (sp *space) write(ctx context.Context, fn func(tx *wtx) error) error {
 		return sp.mapErr(err, "committing")
 	}
 	sp.notify()
+	select {
+	case sp.ckptWake <- struct{}{}:
+	default: // it is awake already
+	}
 	if sp.writes.Add(1)%optimizeEvery == 0 {
 		// Collections grow: refresh the planner's statistics where they
 		// are stale (PRAGMA optimize re-analyzes a table whose size
