@@ -44,7 +44,10 @@
 // connections; in WAL mode readers see the last commit and never block the
 // writer. Every write appends its changes to the space's change log (table
 // changes, seq INTEGER PRIMARY KEY AUTOINCREMENT) in the same transaction,
-// so the log's order is the commit order; Watch reads it.
+// so the log's order is the commit order; Watch reads it. A checkpointer
+// goroutine per space, on a connection of its own, copies the write-ahead
+// log into the database file after commits (SQLite's automatic checkpoint
+// is off on the writer, so no write waits for one).
 //
 // # Errors
 //
