@@ -96,12 +96,12 @@ if (storeOnly) {
   const loadWebview = os.loadavg();
   const floor = runStoreFloor(smoke ? SMOKE_SIZES : FULL_SIZES, storeFloorOut);
   const web = (JSON.parse(readFileSync(out, "utf8")) as { store: StoreWebviewOut }).store;
-  const { lines, targets } = storeReport(web, floor, loadText(loadBefore, loadWebview));
+  const { lines, targets } = storeReport(web, floor, loadText(loadBefore, loadWebview), profile);
   // The targets inside the section (before its end marker): a full run lists them in the targets table.
   lines.splice(-1, 0, ...targets.map((t) => `- ${t.pass ? "PASS" : "**MISS**"} ${t.what}: ${t.measured}`), "");
   const section = lines.join("\n");
   console.log(`\n${section}`);
-  const file = smoke ? path.join(outDir, "RESULTS.store.smoke.md") : path.join(repoRoot, "bench", "RESULTS.md");
+  const file = smoke ? path.join(outDir, "RESULTS.store.smoke.md") : path.join(repoRoot, "bench", profile === "release" ? "RESULTS.release.md" : "RESULTS.md");
   writeFileSync(file, smoke ? section : withStoreSection(existsSync(file) ? readFileSync(file, "utf8") : "", section));
   console.log(`bench: wrote ${path.relative(repoRoot, file)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   process.exit(0);
@@ -331,7 +331,7 @@ target(`CPU per V1 call <= 30 µs Go ${tag}`, us(rust.cpu.V1.goUsPerCall), rust.
 target(`V4 p50 <= 5x B2 p50 ${tag}`, ratio(v4b2), v4b2 <= 5);
 target(`V6 idle RSS <= 1.2x B3 ${tag}`, ratio(rss.v6IdleKib / rss.b3IdleKib), rss.v6IdleKib <= 1.2 * rss.b3IdleKib);
 
-const store = storeReport(webview.store, storeFloor, loadText(loadBefore, loadWebview));
+const store = storeReport(webview.store, storeFloor, loadText(loadBefore, loadWebview), profile);
 targets.push(...store.targets);
 
 // ---------------------------------------------------------------------------------------- report

@@ -385,10 +385,10 @@ export function withStoreSection(previous: string, section: string): string {
 }
 
 /** Date, commit and machine of a store run: the section can be rewritten apart from the rest. */
-function measured(load: string): string {
+function measured(load: string, profile: "debug" | "release"): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown";
   const dirty = capture("git", ["status", "--porcelain"]) !== "" ? " (work tree with uncommitted changes)" : "";
-  return `Measured ${new Date().toISOString()} at commit ${capture("git", ["rev-parse", "--short=12", "HEAD"])}${dirty}; ${cpu}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load average (1/5/15 min) ${load}; debug builds (the bench app as \`tauri build --debug\` makes it).`;
+  return `Measured ${new Date().toISOString()} at commit ${capture("git", ["rev-parse", "--short=12", "HEAD"])}${dirty}; ${cpu}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load average (1/5/15 min) ${load}; ${profile === "release" ? "release builds (the bench app as `tauri build` makes it)" : "debug builds (the bench app as `tauri build --debug` makes it)"}.`;
 }
 
 const OPS: { op: Op; what: (s: StoreSizes) => string }[] = [
@@ -411,6 +411,7 @@ export function storeReport(
   web: StoreWebviewOut,
   floor: StoreFloorOut,
   load: string,
+  profile: "debug" | "release",
 ): { lines: string[]; targets: { what: string; measured: string; pass: boolean }[] } {
   const sizes = web.sizes;
   const of = (system: System, op: Op) => web.blocks.filter((b) => b.system === system && b.op === op);
@@ -431,7 +432,7 @@ export function storeReport(
     STORE_BEGIN,
     "## Document store (issue 14)",
     "",
-    measured(load),
+    measured(load, profile),
     "",
     `The same work from the same webview in the same run: the store (\`openSpace\`, generic path, Go, SQLite), \`@tauri-apps/plugin-sql\` (sqlx, SQLite in WAL mode, synchronous FULL, a table with an id primary key and indexed columns) and \`@tauri-apps/plugin-store\` (a JSON file; writes are in memory until \`save()\`). Go floor: the same operations in-process on \`internal/store\`. Latency per operation: the gap between Rust-clock stamps around it, less the stamp call's own round trip (p50 per round, ${us(median(web.stampUs))} median; see README). Ratios: p50 over p50, the median of per-round ratios.`,
     "",
