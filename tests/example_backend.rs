@@ -61,6 +61,8 @@ struct StatsResponse {
     last_cancelled_at_unix_micros: i64,
     #[prost(bool, tag = "6")]
     send_blocked: bool,
+    #[prost(uint32, tag = "7")]
+    sleeping_calls: u32,
 }
 
 async fn running() -> Supervisor {
@@ -340,7 +342,15 @@ async fn a_stop_with_a_call_in_flight_is_still_a_clean_exit() {
             supervisor.call(SLEEP, Bytes::from(sleep), None).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The stop must find the call inside its handler: poll the backend until it is there.
+    let deadline = Instant::now() + START;
+    while stats(&supervisor).await.sleeping_calls == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the Sleep call never reached its handler"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let started = Instant::now();
     let exit = supervisor
         .shutdown()

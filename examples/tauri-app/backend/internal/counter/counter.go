@@ -58,6 +58,7 @@ type Service struct {
 	cancelledCalls   atomic.Uint64
 	cancelledStreams atomic.Uint64
 	openStreams      atomic.Int32
+	sleepingCalls    atomic.Int32
 	ticksSent        atomic.Uint64
 	lastCancelled    atomic.Int64 // Unix microseconds
 }
@@ -255,6 +256,8 @@ func (s *Service) Sleep(ctx context.Context, req *examplev1.SleepRequest) (*exam
 	if req.GetDurationMs() > MaxDurationMs {
 		return nil, errs.New(errs.InvalidArgument, "duration_ms is %d; the limit is %d", req.GetDurationMs(), MaxDurationMs)
 	}
+	s.sleepingCalls.Add(1)
+	defer s.sleepingCalls.Add(-1)
 	start := time.Now()
 	timer := time.NewTimer(time.Duration(req.GetDurationMs()) * time.Millisecond)
 	defer timer.Stop()
@@ -279,6 +282,7 @@ func (s *Service) Stats(context.Context, *examplev1.StatsRequest) (*examplev1.St
 		TicksSent:                 s.ticksSent.Load(),
 		LastCancelledAtUnixMicros: s.lastCancelled.Load(),
 		SendBlocked:               s.sendBlocked(),
+		SleepingCalls:             uint32(max(s.sleepingCalls.Load(), 0)),
 	}, nil
 }
 

@@ -327,7 +327,7 @@ func TestSleep(t *testing.T) {
 		_, err := f.c.Sleep(cctx, &examplev1.SleepRequest{DurationMs: 60_000})
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // let the call reach the handler
+	eventually(t, "the call in its handler", func() bool { return f.stats(t).GetSleepingCalls() == 1 })
 	cancelledAt := time.Now().UnixMicro()
 	cancel()
 	if err := <-done; status.Code(err) != codes.Canceled {
@@ -336,7 +336,7 @@ func TestSleep(t *testing.T) {
 	var s *examplev1.StatsResponse
 	eventually(t, "the handler counts the cancellation", func() bool {
 		s = f.stats(t)
-		return s.GetCancelledCalls() == 1
+		return s.GetCancelledCalls() == 1 && s.GetSleepingCalls() == 0
 	})
 	if at := s.GetLastCancelledAtUnixMicros(); at < cancelledAt || at > time.Now().UnixMicro() {
 		t.Fatalf("last_cancelled_at = %d, cancelled at %d", at, cancelledAt)

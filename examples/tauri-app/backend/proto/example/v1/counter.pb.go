@@ -562,7 +562,10 @@ type StatsResponse struct {
 	LastCancelledAtUnixMicros int64 `protobuf:"varint,5,opt,name=last_cancelled_at_unix_micros,json=lastCancelledAtUnixMicros,proto3" json:"last_cancelled_at_unix_micros,omitempty"`
 	// Whether a Tick handler is blocked in Send right now because the caller
 	// does not read (flow control pushing back).
-	SendBlocked   bool `protobuf:"varint,6,opt,name=send_blocked,json=sendBlocked,proto3" json:"send_blocked,omitempty"`
+	SendBlocked bool `protobuf:"varint,6,opt,name=send_blocked,json=sendBlocked,proto3" json:"send_blocked,omitempty"`
+	// Sleep calls running right now (a caller waits for one to be in flight
+	// before it stops the backend under it).
+	SleepingCalls uint32 `protobuf:"varint,7,opt,name=sleeping_calls,json=sleepingCalls,proto3" json:"sleeping_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -639,6 +642,13 @@ func (x *StatsResponse) GetSendBlocked() bool {
 	return false
 }
 
+func (x *StatsResponse) GetSleepingCalls() uint32 {
+	if x != nil {
+		return x.SleepingCalls
+	}
+	return 0
+}
+
 var File_example_v1_counter_proto protoreflect.FileDescriptor
 
 const file_example_v1_counter_proto_rawDesc = "" +
@@ -674,7 +684,7 @@ const file_example_v1_counter_proto_rawDesc = "" +
 	"durationMs\"*\n" +
 	"\rSleepResponse\x12\x19\n" +
 	"\bslept_ms\x18\x01 \x01(\rR\asleptMs\"\x0e\n" +
-	"\fStatsRequest\"\x8c\x02\n" +
+	"\fStatsRequest\"\xb3\x02\n" +
 	"\rStatsResponse\x12'\n" +
 	"\x0fcancelled_calls\x18\x01 \x01(\x04R\x0ecancelledCalls\x12+\n" +
 	"\x11cancelled_streams\x18\x02 \x01(\x04R\x10cancelledStreams\x12!\n" +
@@ -682,7 +692,8 @@ const file_example_v1_counter_proto_rawDesc = "" +
 	"\n" +
 	"ticks_sent\x18\x04 \x01(\x04R\tticksSent\x12@\n" +
 	"\x1dlast_cancelled_at_unix_micros\x18\x05 \x01(\x03R\x19lastCancelledAtUnixMicros\x12!\n" +
-	"\fsend_blocked\x18\x06 \x01(\bR\vsendBlocked2\xa0\x03\n" +
+	"\fsend_blocked\x18\x06 \x01(\bR\vsendBlocked\x12%\n" +
+	"\x0esleeping_calls\x18\a \x01(\rR\rsleepingCalls2\xa0\x03\n" +
 	"\x0eCounterService\x122\n" +
 	"\x03Add\x12\x16.example.v1.AddRequest\x1a\x13.example.v1.Counter\x122\n" +
 	"\x03Get\x12\x16.example.v1.GetRequest\x1a\x13.example.v1.Counter\x126\n" +
