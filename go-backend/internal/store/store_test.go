@@ -680,14 +680,31 @@ func TestCloseWaitsForInFlightWrites(t *testing.T) {
 	for i := range writes {
 		writes[i] = Write{Kind: WritePut, Collection: "c", JSON: fmt.Sprintf(`{"id":"%d","pad":"%s"}`, i, strings.Repeat("p", 100))}
 	}
-	started := make(chan struct{})
-	testHookInWrite = func() { close(started); time.Sleep(50 * time.Millisecond) }
+	sp, err := st.space(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.done()
+	// The batch's transaction is held open inside the write until released.
+	started, release := make(chan struct{}), make(chan struct{})
+	testHookInWrite = func() { close(started); <-release }
 	defer func() { testHookInWrite = nil }()
 	res := make(chan error, 1)
 	go func() { _, err := st.Batch(ctx, "s", writes); res <- err }()
 	<-started
 	testHookInWrite = nil
-	if err := st.Close(ctx); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close(ctx) }()
+	<-sp.closing // Close has begun, and refuses new calls
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the batch's transaction was open", err)
+	case err := <-res:
+		t.Fatalf("the batch ended (%v) while held", err)
+	default:
+	}
+	close(release)
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	select {
