@@ -95,6 +95,14 @@ func one(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt)) (f
 	return found, err
 }
 
+// docColumns are a document's columns in the order scanDoc reads them.
+const docColumns = "id, rev, doc, created, updated"
+
+// scanDoc reads a row that starts with docColumns.
+func scanDoc(s *sqlite.Stmt) Doc {
+	return Doc{ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2), Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4)}
+}
+
 // value returns column i as the Go value database/sql would: int64,
 // float64, string, []byte or nil.
 func value(stmt *sqlite.Stmt, i int) any {

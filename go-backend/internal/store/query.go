@@ -193,7 +193,7 @@ func (st *Store) Find(ctx context.Context, space string, q Query) (Page, error) 
 	if err != nil {
 		return Page{}, err
 	}
-	query := p.selectSQL("id, rev, doc, created, updated")
+	query := p.selectSQL(docColumns)
 	args := p.args
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
@@ -230,10 +230,7 @@ func (st *Store) Find(ctx context.Context, space string, q Query) (Page, error) 
 				page.NextCursor = base64.RawURLEncoding.EncodeToString(raw)
 				return nil
 			}
-			page.Docs = append(page.Docs, Doc{
-				ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2),
-				Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4),
-			})
+			page.Docs = append(page.Docs, scanDoc(s))
 			lastKeys = lastKeys[:0]
 			for i := range p.sort {
 				lastKeys = append(lastKeys, value(s, 5+i))
@@ -290,7 +287,7 @@ func (st *Store) Explain(ctx context.Context, space string, q Query) (Explanatio
 	if err != nil {
 		return Explanation{}, err
 	}
-	query := p.selectSQL("id, rev, doc, created, updated") + p.orderBy() + " LIMIT " + strconv.Itoa(p.limit+1)
+	query := p.selectSQL(docColumns) + p.orderBy() + " LIMIT " + strconv.Itoa(p.limit+1)
 	ex := Explanation{SQL: query}
 	err = sp.read(ctx, func(conn *sqlite.Conn) error {
 		return runOnce(conn, "EXPLAIN QUERY PLAN "+query, p.args, func(s *sqlite.Stmt) error {

@@ -67,12 +67,12 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 	if err != nil {
 		return err
 	}
-	read := func(fn func() error) error {
+	read := func(fn func(conn *sqlite.Conn) error) error {
 		if err := sp.begin(); err != nil {
 			return err
 		}
 		defer sp.done()
-		return fn()
+		return sp.read(ctx, fn)
 	}
 
 	var last uint64
@@ -81,11 +81,9 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 	var matched map[string]bool
 	if q.AfterSeq != nil {
 		var max uint64
-		err := read(func() error {
-			return sp.read(ctx, func(conn *sqlite.Conn) error {
-				_, err := one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { max = uint64(s.ColumnInt64(0)) })
-				return err
-			})
+		err := read(func(conn *sqlite.Conn) error {
+			_, err := one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { max = uint64(s.ColumnInt64(0)) })
+			return err
 		})
 		if err != nil {
 			return sp.mapErr(err, "watch")
@@ -97,28 +95,26 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 	} else {
 		matched = map[string]bool{}
 		var initial []Doc
-		err := read(func() error {
-			return sp.read(ctx, func(conn *sqlite.Conn) (err error) {
-				// One read transaction: the set reflects exactly the
-				// changes up to the sequence number read with it.
-				if err := run(conn, "BEGIN", nil, nil); err != nil {
-					return err
-				}
-				defer func() {
-					if rerr := run(conn, "ROLLBACK", nil, nil); err == nil {
-						err = rerr
-					}
-				}()
-				err = runOnce(conn, "SELECT id, rev, doc, created, updated "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
-					initial = append(initial, Doc{ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2), Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4)})
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				_, err = one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { last = uint64(s.ColumnInt64(0)) })
+		err := read(func(conn *sqlite.Conn) (err error) {
+			// One read transaction: the set reflects exactly the
+			// changes up to the sequence number read with it.
+			if err := run(conn, "BEGIN", nil, nil); err != nil {
 				return err
+			}
+			defer func() {
+				if rerr := run(conn, "ROLLBACK", nil, nil); err == nil {
+					err = rerr
+				}
+			}()
+			err = runOnce(conn, "SELECT "+docColumns+" "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
+				initial = append(initial, scanDoc(s))
+				return nil
 			})
+			if err != nil {
+				return err
+			}
+			_, err = one(conn, lastSeqSQL, nil, func(s *sqlite.Stmt) { last = uint64(s.ColumnInt64(0)) })
+			return err
 		})
 		if err != nil {
 			return sp.mapErr(err, "watch")
@@ -139,22 +135,20 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 	for {
 		changed := sp.waitChanged() // before the read: a later commit closes it
 		var events []Event
-		err := read(func() error {
-			return sp.read(ctx, func(conn *sqlite.Conn) error {
-				return runOnce(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
-					e := Event{Seq: uint64(s.ColumnInt64(0)), Matches: s.ColumnBool(7)}
-					e.Doc = Doc{ID: s.ColumnText(2), Rev: uint64(s.ColumnInt64(3)), JSON: s.ColumnText(4), Created: s.ColumnInt64(5), Updated: s.ColumnInt64(6)}
-					switch s.ColumnText(1) {
-					case "insert":
-						e.Kind = EventInsert
-					case "update":
-						e.Kind = EventUpdate
-					default:
-						e.Kind = EventDelete
-					}
-					events = append(events, e)
-					return nil
-				})
+		err := read(func(conn *sqlite.Conn) error {
+			return runOnce(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
+				e := Event{Seq: uint64(s.ColumnInt64(0)), Matches: s.ColumnBool(7)}
+				e.Doc = Doc{ID: s.ColumnText(2), Rev: uint64(s.ColumnInt64(3)), JSON: s.ColumnText(4), Created: s.ColumnInt64(5), Updated: s.ColumnInt64(6)}
+				switch s.ColumnText(1) {
+				case "insert":
+					e.Kind = EventInsert
+				case "update":
+					e.Kind = EventUpdate
+				default:
+					e.Kind = EventDelete
+				}
+				events = append(events, e)
+				return nil
 			})
 		})
 		if err != nil {
