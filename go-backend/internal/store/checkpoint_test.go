@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"zombiezen.com/go/sqlite"
 )
 
 func fileSize(t *testing.T, path string) int64 {
@@ -33,12 +35,7 @@ func TestCheckpointsRunOffTheWriter(t *testing.T) {
 		<-release
 	}
 	st := newStore(t, Options{})
-	ctx := context.Background()
-	sp, err := st.space(ctx, "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.done()
+	sp := openedSpace(t, st)
 	// Released before the store closes (cleanups run last first), also when
 	// the test fails while the checkpointer is held.
 	var releaseOnce sync.Once
@@ -74,4 +71,82 @@ func TestCheckpointsRunOffTheWriter(t *testing.T) {
 		t.Fatalf("the log grew from %d to %d bytes after a full checkpoint: it did not start again", wal, after)
 	}
 	t.Logf("database file %d -> %d bytes; log file %d bytes, unchanged after 300 more writes", before, fileSize(t, sp.path), wal)
+}
+
+// TestCommitsSyncAtCheckpointsUnlessAsked: the writer runs at
+// synchronous=NORMAL (fsync at checkpoints) by default and at FULL (fsync
+// per commit) with SyncEveryCommit.
+func TestCommitsSyncAtCheckpointsUnlessAsked(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		want int64 // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{Options{}, 1}, {Options{SyncEveryCommit: true}, 2}} {
+		sp := openedSpace(t, newStore(t, c.opts))
+		w := <-sp.writer
+		var got int64
+		err := runOnce(w, "PRAGMA synchronous", nil, func(s *sqlite.Stmt) error { got = s.ColumnInt64(0); return nil })
+		sp.writer <- w
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("SyncEveryCommit %v: the writer's synchronous is %d, want %d", c.opts.SyncEveryCommit, got, c.want)
+		}
+	}
+}
+
+// TestCheckpointerRetriesUntilTheLogIsCopied: a checkpoint that a reader's
+// snapshot kept from copying the whole log runs again without another
+// commit, because under synchronous=NORMAL it is what fsyncs those commits.
+func TestCheckpointerRetriesUntilTheLogIsCopied(t *testing.T) {
+	results := make(chan bool, 1000)
+	testHookCheckpointed = func(whole bool) { results <- whole }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+	st := newStore(t, Options{})
+	ctx := context.Background()
+	sp := openedSpace(t, st)
+	next := func(what string) bool {
+		t.Helper()
+		select {
+		case whole := <-results:
+			return whole
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no checkpoint within 10 s %s", what)
+			return false
+		}
+	}
+	mustPut(t, st, "c", `{"id":"first"}`)
+	for !next("after the first write") {
+	}
+
+	// A reader holds a snapshot of the log as it is now.
+	holding, release, readDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		readDone <- sp.read(ctx, func(conn *sqlite.Conn) error {
+			if err := runOnce(conn, "BEGIN", nil, nil); err != nil {
+				return err
+			}
+			if err := runOnce(conn, "SELECT count(*) FROM docs", nil, func(*sqlite.Stmt) error { return nil }); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return runOnce(conn, "COMMIT", nil, nil)
+		})
+	}()
+	<-holding
+	for i := range 20 {
+		mustPut(t, st, "c", fmt.Sprintf(`{"id":"d%d"}`, i))
+	}
+	// The checkpoints after those writes cannot copy the frames past the
+	// reader's snapshot.
+	for next("while a reader holds a snapshot") {
+	}
+	close(release)
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
+	// No more writes: the checkpointer must come back on its own.
+	for !next("after the reader let go, with no write since") {
+	}
 }

@@ -2,15 +2,16 @@ package store
 
 import (
 	"fmt"
+	"sync"
 
 	"zombiezen.com/go/sqlite"
 )
 
 // Statements run on zombiezen.com/go/sqlite connections. A statement of
 // fixed text is prepared once per connection (Conn.Prepare caches it by its
-// text); one whose text depends on the caller's input (a compiled filter,
-// DDL) is prepared for that run alone and finalized, so the cache stays
-// bounded whatever the callers send.
+// text). One whose text depends on the caller's input is prepared for that
+// run alone and finalized (DDL, schema set-up), except the reads of
+// compiled filters that filterTexts admits to the cache.
 
 // bind binds args to stmt's parameters 1 to len(args). The store's
 // arguments are nil, strings, integers, floats and booleans.
@@ -69,16 +70,68 @@ func run(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) err
 	return steps(stmt, args, row)
 }
 
+// maxFilterTexts bounds the compiled-filter texts a space lets its
+// connections keep prepared.
+const maxFilterTexts = 64
+
+// filterTexts decides which texts of compiled filters the connections keep
+// prepared (in Conn.Prepare's cache, which closing a connection finalizes):
+// preparing one costs about as much as running it on an index, and a
+// filter's values are bound parameters, so an app's few query shapes are a
+// few texts. The first maxFilterTexts texts a space sees are admitted;
+// later ones are prepared per run, so the caches stay bounded whatever the
+// callers send.
+type filterTexts struct {
+	mu    sync.Mutex
+	texts map[string]struct{}
+}
+
+// run runs query on conn: prepared once per connection when admitted, for
+// this run alone otherwise.
+func (f *filterTexts) run(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) error) error {
+	if f.admit(query) {
+		return run(conn, query, args, row)
+	}
+	return runOnce(conn, query, args, row)
+}
+
+func (f *filterTexts) admit(query string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.texts[query]; ok {
+		return true
+	}
+	if len(f.texts) >= maxFilterTexts {
+		return false
+	}
+	if f.texts == nil {
+		f.texts = map[string]struct{}{}
+	}
+	f.texts[query] = struct{}{}
+	return true
+}
+
+// prepareOne prepares query, which must be one statement, for the caller to
+// finalize.
+func prepareOne(conn *sqlite.Conn, query string) (*sqlite.Stmt, error) {
+	stmt, trailing, err := conn.PrepareTransient(query)
+	if err != nil {
+		return nil, err
+	}
+	if trailing != 0 {
+		_ = stmt.Finalize()
+		return nil, fmt.Errorf("store: one statement expected in %q", query)
+	}
+	return stmt, nil
+}
+
 // runOnce runs a statement whose text varies, prepared for this run alone.
 func runOnce(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) error) error {
-	stmt, trailing, err := conn.PrepareTransient(query)
+	stmt, err := prepareOne(conn, query)
 	if err != nil {
 		return err
 	}
 	defer stmt.Finalize() //nolint:errcheck // the step's error is the one to report
-	if trailing != 0 {
-		return fmt.Errorf("store: one statement expected in %q", query)
-	}
 	return steps(stmt, args, row)
 }
 

@@ -77,6 +77,19 @@ func TestStoreFloor(t *testing.T) {
 	for i := range sz.Single {
 		timed("put", func() error { _, err := st.Put(ctx, "bench", "single", floorDoc("s", i), nil); return err })
 	}
+	// The same puts with every commit fsynced (SyncEveryCommit): the price of
+	// surviving a power loss, next to the default.
+	full, err := Open(filepath.Join(dir, "full"), Options{SyncEveryCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close(context.Background())
+	if err := full.CreateSpace(ctx, "bench"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range sz.Single {
+		timed("putSyncEveryCommit", func() error { _, err := full.Put(ctx, "bench", "single", floorDoc("s", i), nil); return err })
+	}
 	for b := 0; b*sz.Batch < sz.Docs; b++ {
 		writes := make([]Write, 0, sz.Batch)
 		for i := b * sz.Batch; i < (b+1)*sz.Batch && i < sz.Docs; i++ {

@@ -219,7 +219,7 @@ func (st *Store) Find(ctx context.Context, space string, q Query) (Page, error) 
 	var page Page
 	err = sp.read(ctx, func(conn *sqlite.Conn) error {
 		var lastKeys []any
-		return runOnce(conn, query, args, func(s *sqlite.Stmt) error {
+		return sp.filters.run(conn, query, args, func(s *sqlite.Stmt) error {
 			if len(page.Docs) == p.limit {
 				// The extra row: there is a next page, after the last one.
 				c := cursor{Query: queryHash(q), ID: page.Docs[len(page.Docs)-1].ID, Keys: []any{}}
@@ -257,7 +257,7 @@ func (st *Store) Count(ctx context.Context, space string, q Query) (uint64, erro
 	}
 	var n uint64
 	err = sp.read(ctx, func(conn *sqlite.Conn) error {
-		return runOnce(conn, "SELECT count(*) "+p.from, p.args, func(s *sqlite.Stmt) error {
+		return sp.filters.run(conn, "SELECT count(*) "+p.from, p.args, func(s *sqlite.Stmt) error {
 			n = uint64(s.ColumnInt64(0))
 			return nil
 		})

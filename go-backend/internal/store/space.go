@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,23 @@ type space struct {
 	// writer's transaction, read by every call.
 	scalar map[string]map[string]string
 	writes atomic.Uint64 // committed write transactions
+	// filters admits compiled filters' texts to the readers' statement
+	// caches.
+	filters filterTexts
 }
+
+// mmapPragma lets a connection read the file through a memory map (up to
+// 256 MiB of it, where addresses are 64 bits) instead of a pread per page
+// its cache misses: an indexed query of 100 documents reads about as many
+// pages. An I/O error under the map would be a SIGBUS (the plugin restarts
+// the sidecar), as SQLite's documentation warns; other processes do not
+// write the file.
+var mmapPragma = func() string {
+	if strconv.IntSize < 64 {
+		return "PRAGMA mmap_size = 0"
+	}
+	return "PRAGMA mmap_size = 268435456"
+}()
 
 // busyTimeout bounds a wait for another process's lock on the file (only
 // tools such as the sqlite3 shell share it with the backend).
@@ -115,6 +132,9 @@ func openSpace(ctx context.Context, name, path string, opts Options, fresh bool)
 		PoolSize: opts.Readers,
 		PrepareConn: func(conn *sqlite.Conn) error {
 			conn.SetBusyTimeout(busyTimeout)
+			if err := runOnce(conn, mmapPragma, nil, nil); err != nil {
+				return err
+			}
 			return run(conn, "PRAGMA query_only = 1", nil, nil)
 		},
 	})
@@ -142,10 +162,11 @@ const maxLogFrames = 16384
 
 // checkpoint copies the log into the file in passes until one copies it
 // all (writes that came during a pass leave more for the next), so that
-// the next write starts the log from its beginning again. An error
-// (interrupted, disk full) leaves the frames in the log, where they are
-// as safe; a later checkpoint copies them.
-func (sp *space) checkpoint() {
+// the next write starts the log from its beginning again. It reports
+// whether the log was copied whole. An error (interrupted, disk full)
+// leaves the frames in the log, where they are as safe; a later
+// checkpoint copies them.
+func (sp *space) checkpoint() (whole bool) {
 	var logFrames, copied int64
 	passive := func() error {
 		return run(sp.ckpt, "PRAGMA wal_checkpoint(PASSIVE)", nil, func(s *sqlite.Stmt) error {
@@ -154,8 +175,11 @@ func (sp *space) checkpoint() {
 		})
 	}
 	for range 4 {
-		if err := passive(); err != nil || copied == logFrames {
-			return
+		if err := passive(); err != nil {
+			return false
+		}
+		if copied == logFrames {
+			return true
 		}
 	}
 	if logFrames > maxLogFrames {
@@ -164,6 +188,7 @@ func (sp *space) checkpoint() {
 		// let the next write start the log again.
 		_ = run(sp.ckpt, "PRAGMA wal_checkpoint(RESTART)", nil, nil)
 	}
+	return false
 }
 
 // checkpointPause is the least time between two checkpoints while writes
@@ -177,18 +202,30 @@ const checkpointPause = 200 * time.Millisecond
 // milliseconds behind a large batch. A PASSIVE checkpoint never blocks the
 // writer or the readers; it skips frames a reader still needs, which the
 // next one copies.
+//
+// Under synchronous=NORMAL a checkpoint is also what fsyncs the log, so a
+// checkpoint that left frames behind runs again after the pause, without
+// waiting for another commit: every commit reaches the disk within about
+// checkpointPause (see Options.SyncEveryCommit).
 func (sp *space) checkpoints() {
 	defer close(sp.ckptDone)
+	again := false
 	for {
-		select {
-		case <-sp.ckptWake:
-		case <-sp.closing:
-			return
+		if !again {
+			select {
+			case <-sp.ckptWake:
+			case <-sp.closing:
+				return
+			}
 		}
 		if testHookBeforeCheckpoint != nil {
 			testHookBeforeCheckpoint()
 		}
-		sp.checkpoint()
+		whole := sp.checkpoint()
+		if testHookCheckpointed != nil {
+			testHookCheckpointed(whole)
+		}
+		again = !whole
 		pause := time.NewTimer(checkpointPause)
 		select {
 		case <-pause.C:
@@ -219,8 +256,15 @@ func (sp *space) init(ctx context.Context, fresh bool) error {
 	conn := sp.w
 	conn.SetInterrupt(ctx.Done())
 	defer conn.SetInterrupt(nil)
-	// wal_autocheckpoint 0: the checkpointer (checkpoints) does it.
-	pragmas := []string{"PRAGMA synchronous = FULL", "PRAGMA analysis_limit = 1000", "PRAGMA wal_autocheckpoint = 0"}
+	// wal_autocheckpoint 0: the checkpointer (checkpoints) does it, and
+	// under NORMAL it is also what fsyncs the log.
+	synchronous := "PRAGMA synchronous = NORMAL"
+	if sp.opts.SyncEveryCommit {
+		synchronous = "PRAGMA synchronous = FULL"
+	}
+	// journal_size_limit: a log that grew behind a large batch is cut back
+	// to 4 MiB when a write starts it again, rather than keeping its size.
+	pragmas := []string{synchronous, mmapPragma, "PRAGMA analysis_limit = 1000", "PRAGMA wal_autocheckpoint = 0", "PRAGMA journal_size_limit = 4194304"}
 	if sp.opts.maxPageCount > 0 {
 		pragmas = append(pragmas, fmt.Sprintf("PRAGMA max_page_count = %d", sp.opts.maxPageCount))
 	}
@@ -423,9 +467,13 @@ func (sp *space) notify() {
 	sp.mu.Unlock()
 }
 
-// testHookBeforeCheckpoint, when set (by tests), runs in the checkpointer
-// before each checkpoint.
-var testHookBeforeCheckpoint func()
+// testHookBeforeCheckpoint and testHookCheckpointed, when set (by tests),
+// run in the checkpointer before each checkpoint and after it, with whether
+// it copied the whole log.
+var (
+	testHookBeforeCheckpoint func()
+	testHookCheckpointed     func(whole bool)
+)
 
 // testHookInWrite, when set (by tests), runs inside every write
 // transaction, right after it began.

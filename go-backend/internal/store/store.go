@@ -30,19 +30,25 @@
 //
 // # Durability
 //
-// journal_mode=WAL and synchronous=FULL: every commit is fsynced into the
-// WAL before the call is answered, so an acknowledged write survives a
-// kill -9 of the sidecar or the app and also a power loss or OS crash (as
-// far as the disk honours fsync). NORMAL would fsync only at checkpoints:
-// still safe against kill -9, but a power loss could lose the last
-// acknowledged writes (never corrupt the file).
+// journal_mode=WAL. By default synchronous=NORMAL: a commit is written to
+// the WAL (the OS holds it) before the call is answered, and fsynced by the
+// checkpointer within about 200 ms (checkpointPause). An acknowledged write
+// survives a kill -9 of the sidecar or the app; a power loss or OS crash
+// never corrupts the file, but can lose the writes of the last moments
+// before it, those not yet fsynced. Options.SyncEveryCommit makes it
+// synchronous=FULL: every commit is fsynced before it is answered, so it
+// survives a power loss too (as far as the disk honours fsync), for one
+// fsync per write transaction.
 //
 // # Concurrency
 //
 // Each space has one writer connection (BEGIN IMMEDIATE; writes queue for
 // it in arrival order, each a transaction) and a small pool of read-only
 // connections; in WAL mode readers see the last commit and never block the
-// writer. Every write appends its changes to the space's change log (table
+// writer. Connections read the file through a memory map (mmap_size, up to
+// 256 MiB of it on 64-bit systems) rather than a pread per page their cache
+// misses, and keep the statements of compiled filters prepared (a bounded
+// number of texts per space; the values are bound parameters). Every write appends its changes to the space's change log (table
 // changes, seq INTEGER PRIMARY KEY AUTOINCREMENT) in the same transaction,
 // so the log's order is the commit order; Watch reads it. A checkpointer
 // goroutine per space, on a connection of its own, copies the write-ahead
@@ -97,6 +103,13 @@ type Options struct {
 	MaxDocBytes int
 	// Readers is the number of read connections per space; 0 means 4.
 	Readers int
+	// SyncEveryCommit fsyncs every write transaction before it is answered
+	// (SQLite's synchronous=FULL), so that an acknowledged write survives a
+	// power loss or OS crash too, at one fsync per write. Without it
+	// (synchronous=NORMAL) the checkpointer fsyncs commits within about
+	// 200 ms; a kill -9 of the process never loses an acknowledged write in
+	// either mode. See "Durability" in the package doc.
+	SyncEveryCommit bool
 	// maxPageCount, when set, caps every space's size in pages (PRAGMA
 	// max_page_count on the writer): tests use it to make the disk "full".
 	maxPageCount int

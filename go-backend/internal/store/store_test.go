@@ -50,6 +50,18 @@ func wantKind(t testing.TB, err error, kind errs.Kind, contains ...string) {
 	}
 }
 
+// openedSpace is space "s" of st, held open as a call holds it until the
+// test ends.
+func openedSpace(t testing.TB, st *Store) *space {
+	t.Helper()
+	sp, err := st.space(context.Background(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.done)
+	return sp
+}
+
 func mustPut(t testing.TB, st *Store, coll, doc string) Doc {
 	t.Helper()
 	d, err := st.Put(context.Background(), "s", coll, doc, nil)
@@ -828,4 +840,29 @@ func queryInt(t *testing.T, sp *space, query string, args ...any) int64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// TestFilterStatementsStayBounded: the readers keep compiled filters
+// prepared, but at most maxFilterTexts texts per space, whatever shapes the
+// callers send; the rest still run.
+func TestFilterStatementsStayBounded(t *testing.T) {
+	st := newStore(t, Options{})
+	mustPut(t, st, "c", `{"id":"a","n":1}`)
+	for i := range 3 * maxFilterTexts {
+		// A new path is a new text: the values are bound, the paths are not.
+		p, err := st.Find(context.Background(), "s", Query{Collection: "c", Filter: fmt.Sprintf(`{"f%d":{"$exists":false},"n":1}`, i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Docs) != 1 {
+			t.Fatalf("filter %d: %d documents, want 1", i, len(p.Docs))
+		}
+	}
+	sp := openedSpace(t, st)
+	sp.filters.mu.Lock()
+	admitted := len(sp.filters.texts)
+	sp.filters.mu.Unlock()
+	if admitted != maxFilterTexts {
+		t.Fatalf("%d filter texts admitted to the statement caches after %d shapes, want %d", admitted, 3*maxFilterTexts, maxFilterTexts)
+	}
 }

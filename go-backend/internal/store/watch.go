@@ -106,7 +106,7 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 					err = rerr
 				}
 			}()
-			err = runOnce(conn, "SELECT "+docColumns+" "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
+			err = sp.filters.run(conn, "SELECT "+docColumns+" "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
 				initial = append(initial, scanDoc(s))
 				return nil
 			})
@@ -136,7 +136,7 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 		changed := sp.waitChanged() // before the read: a later commit closes it
 		var events []Event
 		err := read(func(conn *sqlite.Conn) error {
-			return runOnce(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
+			return sp.filters.run(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
 				e := Event{Seq: uint64(s.ColumnInt64(0)), Matches: s.ColumnBool(7)}
 				e.Doc = Doc{ID: s.ColumnText(2), Rev: uint64(s.ColumnInt64(3)), JSON: s.ColumnText(4), Created: s.ColumnInt64(5), Updated: s.ColumnInt64(6)}
 				switch s.ColumnText(1) {
