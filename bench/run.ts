@@ -240,6 +240,7 @@ const b1 = webviewSeries("B1");
 const v2 = webviewSeries("V2");
 const g2 = webviewSeries("G2");
 const r2 = webviewSeries("R2");
+const a2 = webviewSeries("A2");
 const v5 = rust.v5;
 const v5Recovery = summarize(v5.recoveryNs.map((ns) => ns / 1000));
 const v5Failed = summarize(v5.failedNs.map((ns) => ns / 1000));
@@ -396,6 +397,11 @@ lines.push(
     "R2 webview → Rust → Go ping, the same bytes through `plugin:anysync|call` by hand (no protobuf-es, no connect-es)",
     r2.all,
     `${r2.throughput.toFixed(0)}/s; p50 ${ratio(p50Ratio(r2, v2))} V2; G2 p50 ${ratio(p50Ratio(g2, r2))} R2`,
+  ),
+  row(
+    "A2 Rust → Go ping inside the app (`app.anysync().ping()` on Tauri's runtime, back-to-back, timed in Rust): V2's Go leg alone",
+    a2.all,
+    `${a2.throughput.toFixed(0)}/s; V2 p50 - B1 p50 = ${us(v2.all.p50 - b1.all.p50)}, ${ratio((v2.all.p50 - b1.all.p50) / a2.all.p50)} A2`,
   ),
   "",
   `Page-side cross-check (performance.now() over whole blocks of ${webview.callsPerBlock} calls): ` +

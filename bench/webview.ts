@@ -252,6 +252,9 @@ async function main(): Promise<void> {
         const gapsUs = variant === "P1" ? [] : stamps.slice(1).map((stamp, i) => stamp - (stamps[i] ?? stamp));
         blocks.push({ variant, round, gapsUs, pageMs });
       }
+      // A2: the Rust -> Go leg of V2 alone, inside the app (bench_rust_pings times each ping in Rust).
+      const a2 = (await session.execute(`return window.__TAURI_INTERNALS__.invoke("bench_rust_pings", { count: arguments[0] })`, calls - 1)) as unknown as number[];
+      blocks.push({ variant: "A2", round, gapsUs: a2, pageMs: 0 });
     }
 
     // Streams: throughput at three message sizes against S0, interleaved per round.

@@ -1,7 +1,8 @@
 //! The example app plus one command of its own, for `npm run bench` (bench/README.md): built only
 //! with `--features bench`, so the app authors copy from (`src/lib.rs`) stays as it is.
 //!
-//! `bench_stream` is baseline S0 of the stream benchmarks (below).
+//! `bench_stream` is baseline S0 of the stream benchmarks (below); `bench_rust_pings` is A2, V2's
+//! Rust -> Go leg timed inside the app.
 //!
 //! For the store benchmarks (bench/store.ts) it also registers the two baselines,
 //! `@tauri-apps/plugin-sql` (SQLite) and `@tauri-apps/plugin-store`, with a capability for them that
@@ -66,6 +67,23 @@ async fn bench_store_writes(
     Ok(())
 }
 
+/// In-app V1: `count` back-to-back pings from Rust inside the app, on Tauri's runtime, each timed
+/// (µs): the Rust -> Go leg of V2 without the webview's IPC around it.
+#[tauri::command]
+async fn bench_rust_pings(app: tauri::AppHandle, count: u32) -> Result<Vec<u64>, String> {
+    let anysync = app.anysync();
+    let mut samples = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let started = std::time::Instant::now();
+        anysync
+            .ping("x".repeat(16))
+            .await
+            .map_err(|e| e.to_string())?;
+        samples.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    Ok(samples)
+}
+
 /// Baseline S0 for the stream benchmarks: Rust alone sends `count` messages of `size` bytes over a
 /// Channel, one raw payload each, as fast as the channel takes them: the Tauri floor under the
 /// plugin's stream path, which adds gRPC, Go and credit on top.
@@ -105,6 +123,7 @@ fn main() {
         })
         .invoke_handler(tauri::generate_handler![
             bench_noop,
+            bench_rust_pings,
             bench_stream,
             bench_store_writes
         ])
