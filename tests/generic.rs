@@ -167,6 +167,10 @@ async fn a_call_that_is_not_answered_fails_at_its_deadline() {
     let pid = supervisor.status().pid.expect("pid");
 
     signal(pid, libc::SIGSTOP);
+    eventually("every thread of the backend stopped", START, || {
+        stopped(pid).then_some(())
+    })
+    .await;
     let started = Instant::now();
     let err = supervisor
         .call(PING, ping_bytes("late"), Some(Duration::from_millis(300)))

@@ -283,6 +283,21 @@ pub fn proc_state(pid: u32) -> ProcState {
     }
 }
 
+/// Whether every thread of `pid` is stopped (`T`, after SIGSTOP): kill(2) returns before a running
+/// thread has taken the signal, and a thread that runs on may still answer a call.
+pub fn stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("T")
+        })
+    })
+}
+
 /// Whether the program still runs: a zombie does not (it has exited; only its exit status is left).
 /// For "the sidecar was stopped and reaped", use [`reaped`], which a zombie does not satisfy.
 pub fn alive(pid: u32) -> bool {
