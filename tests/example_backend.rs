@@ -79,6 +79,24 @@ async fn stats(supervisor: &Supervisor) -> StatsResponse {
     StatsResponse::decode(answer).expect("a StatsResponse")
 }
 
+/// Polls the backend's `Stats` every 5 ms until `done` holds, and returns those stats; fails the
+/// test with `what` and the last stats after `START`.
+async fn stats_when(
+    supervisor: &Supervisor,
+    what: &str,
+    done: impl Fn(&StatsResponse) -> bool,
+) -> StatsResponse {
+    let deadline = Instant::now() + START;
+    loop {
+        let s = stats(supervisor).await;
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: {s:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn tick(count: u64, interval_ms: u32, payload_bytes: u32) -> Bytes {
     TickRequest {
         count,
@@ -134,17 +152,7 @@ async fn credit_bounds_what_is_delivered_and_blocks_go() {
         (frames.messages().len() >= 2).then_some(())
     })
     .await;
-    let blocked = {
-        let deadline = Instant::now() + START;
-        loop {
-            let s = stats(&supervisor).await;
-            if s.send_blocked {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "Go never blocked in Send: {s:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
+    let blocked = stats_when(&supervisor, "Go never blocked in Send", |s| s.send_blocked).await;
     // Rust took exactly the two it had credit for; what else Go sent sits in one HTTP/2 stream
     // window (256 KiB: 4 ticks) plus grpc-go's own write buffer, and then Send blocks.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -197,17 +205,10 @@ async fn cancellation_reaches_the_go_handler_within_10ms() {
     .await;
     let cancelled_at = now_micros();
     handle.cancel();
-    let observed = {
-        let deadline = Instant::now() + START;
-        loop {
-            let s = stats(&supervisor).await;
-            if s.cancelled_streams == 1 {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "Go never saw the cancel: {s:?}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let observed = stats_when(&supervisor, "Go never saw the cancel", |s| {
+        s.cancelled_streams == 1
+    })
+    .await;
     let lag = observed.last_cancelled_at_unix_micros - cancelled_at;
     println!("stream cancel -> Go handler: {lag} µs");
     assert!((0..10_000).contains(&lag), "{lag} µs");
@@ -228,17 +229,10 @@ async fn cancellation_reaches_the_go_handler_within_10ms() {
     );
     let dropped_at = now_micros();
     drop(call);
-    let observed = {
-        let deadline = Instant::now() + START;
-        loop {
-            let s = stats(&supervisor).await;
-            if s.cancelled_calls == 1 {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "Go never saw the cancel: {s:?}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let observed = stats_when(&supervisor, "Go never saw the cancel", |s| {
+        s.cancelled_calls == 1
+    })
+    .await;
     let lag = observed.last_cancelled_at_unix_micros - dropped_at;
     println!("unary cancel -> Go handler: {lag} µs");
     assert!((0..10_000).contains(&lag), "{lag} µs");
@@ -343,14 +337,12 @@ async fn a_stop_with_a_call_in_flight_is_still_a_clean_exit() {
         })
     };
     // The stop must find the call inside its handler: poll the backend until it is there.
-    let deadline = Instant::now() + START;
-    while stats(&supervisor).await.sleeping_calls == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the Sleep call never reached its handler"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    stats_when(
+        &supervisor,
+        "the Sleep call never reached its handler",
+        |s| s.sleeping_calls > 0,
+    )
+    .await;
     let started = Instant::now();
     let exit = supervisor
         .shutdown()

@@ -271,16 +271,19 @@ pub enum ProcState {
 /// The state of `pid`, from `/proc/<pid>/stat`.
 pub fn proc_state(pid: u32) -> ProcState {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the first field after the parenthesised command name.
-        Ok(stat) => match stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-        {
+        Ok(stat) => match stat_state(&stat) {
             Some("Z" | "X") => ProcState::Zombie,
             _ => ProcState::Running,
         },
         Err(_) => ProcState::Gone,
     }
+}
+
+/// The state letter of a `/proc/.../stat` line: the first field after the parenthesised command
+/// name.
+fn stat_state(stat: &str) -> Option<&str> {
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
 }
 
 /// Whether every thread of `pid` is stopped (`T`, after SIGSTOP): kill(2) returns before a running
@@ -290,11 +293,8 @@ pub fn stopped(pid: u32) -> bool {
         return false;
     };
     tasks.flatten().all(|task| {
-        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                == Some("T")
-        })
+        std::fs::read_to_string(task.path().join("stat"))
+            .is_ok_and(|stat| stat_state(&stat) == Some("T"))
     })
 }
 

@@ -151,9 +151,13 @@ func one(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt)) (f
 // docColumns are a document's columns in the order scanDoc reads them.
 const docColumns = "id, rev, doc, created, updated"
 
-// scanDoc reads a row that starts with docColumns.
-func scanDoc(s *sqlite.Stmt) Doc {
-	return Doc{ID: s.ColumnText(0), Rev: uint64(s.ColumnInt64(1)), JSON: s.ColumnText(2), Created: s.ColumnInt64(3), Updated: s.ColumnInt64(4)}
+// scanDoc reads a document from a row whose columns from first on are
+// docColumns' (or the same values in that order).
+func scanDoc(s *sqlite.Stmt, first int) Doc {
+	return Doc{
+		ID: s.ColumnText(first), Rev: uint64(s.ColumnInt64(first + 1)), JSON: s.ColumnText(first + 2),
+		Created: s.ColumnInt64(first + 3), Updated: s.ColumnInt64(first + 4),
+	}
 }
 
 // value returns column i as the Go value database/sql would: int64,

@@ -230,7 +230,7 @@ func (st *Store) Find(ctx context.Context, space string, q Query) (Page, error) 
 				page.NextCursor = base64.RawURLEncoding.EncodeToString(raw)
 				return nil
 			}
-			page.Docs = append(page.Docs, scanDoc(s))
+			page.Docs = append(page.Docs, scanDoc(s, 0))
 			lastKeys = lastKeys[:0]
 			for i := range p.sort {
 				lastKeys = append(lastKeys, value(s, 5+i))

@@ -48,9 +48,10 @@
 // writer. Connections read the file through a memory map (mmap_size, up to
 // 256 MiB of it on 64-bit systems) rather than a pread per page their cache
 // misses, and keep the statements of compiled filters prepared (a bounded
-// number of texts per space; the values are bound parameters). Every write appends its changes to the space's change log (table
-// changes, seq INTEGER PRIMARY KEY AUTOINCREMENT) in the same transaction,
-// so the log's order is the commit order; Watch reads it. A checkpointer
+// number of texts per space; the values are bound parameters). Every write
+// appends its changes to the space's change log (table changes, seq INTEGER
+// PRIMARY KEY AUTOINCREMENT) in the same transaction, so the log's order is
+// the commit order; Watch reads it. A checkpointer
 // goroutine per space, on a connection of its own, copies the write-ahead
 // log into the database file after commits (SQLite's automatic checkpoint
 // is off on the writer, so no write waits for one).

@@ -107,7 +107,7 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 				}
 			}()
 			err = sp.filters.run(conn, "SELECT "+docColumns+" "+p.from+" ORDER BY id", p.args, func(s *sqlite.Stmt) error {
-				initial = append(initial, scanDoc(s))
+				initial = append(initial, scanDoc(s, 0))
 				return nil
 			})
 			if err != nil {
@@ -137,8 +137,7 @@ func (st *Store) Watch(ctx context.Context, space string, q WatchQuery, send fun
 		var events []Event
 		err := read(func(conn *sqlite.Conn) error {
 			return sp.filters.run(conn, query, append(append([]any{}, p.args...), last), func(s *sqlite.Stmt) error {
-				e := Event{Seq: uint64(s.ColumnInt64(0)), Matches: s.ColumnBool(7)}
-				e.Doc = Doc{ID: s.ColumnText(2), Rev: uint64(s.ColumnInt64(3)), JSON: s.ColumnText(4), Created: s.ColumnInt64(5), Updated: s.ColumnInt64(6)}
+				e := Event{Seq: uint64(s.ColumnInt64(0)), Doc: scanDoc(s, 2), Matches: s.ColumnBool(7)}
 				switch s.ColumnText(1) {
 				case "insert":
 					e.Kind = EventInsert
