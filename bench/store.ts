@@ -128,15 +128,16 @@ const INSTALL_SCRIPT = `
   const sql = {};
   const execute = (query, values) => invoke("plugin:sql|execute", { db: sql.db, query, values });
   const select = (query, values) => invoke("plugin:sql|select", { db: sql.db, query, values });
+  const createTable = async (exec, table) => {
+    await exec("CREATE TABLE " + table + " (id TEXT PRIMARY KEY, cat TEXT NOT NULL, n INTEGER NOT NULL, doc TEXT NOT NULL)", []);
+    await exec("CREATE INDEX " + table + "_cat ON " + table + " (cat)", []);
+    await exec("CREATE INDEX " + table + "_n ON " + table + " (n)", []);
+  };
   sql.setup = async () => {
     sql.db = await invoke("plugin:sql|load", { db: "sqlite:" + dir + "/sql.db" });
     // WAL, as the store uses (sqlx's default is the rollback journal); synchronous stays sqlx's FULL.
     await execute("PRAGMA journal_mode = WAL", []);
-    for (const table of ["docs", "single"]) {
-      await execute("CREATE TABLE " + table + " (id TEXT PRIMARY KEY, cat TEXT NOT NULL, n INTEGER NOT NULL, doc TEXT NOT NULL)", []);
-      await execute("CREATE INDEX " + table + "_cat ON " + table + " (cat)", []);
-      await execute("CREATE INDEX " + table + "_n ON " + table + " (n)", []);
-    }
+    for (const table of ["docs", "single"]) await createTable(execute, table);
   };
   const row = (d) => [d.id, d.cat, d.n, JSON.stringify(d)];
   sql.put = (i) => execute("INSERT INTO single (id, cat, n, doc) VALUES ($1, $2, $3, $4)", row(doc("s", i)));
@@ -185,9 +186,7 @@ const INSTALL_SCRIPT = `
     sqlNormal.db = await invoke("plugin:sql|load", { db: "sqlite:" + dir + "/sql-normal.db" });
     await normalExecute("PRAGMA journal_mode = WAL", []);
     await normalExecute("PRAGMA synchronous = NORMAL", []);
-    await normalExecute("CREATE TABLE single (id TEXT PRIMARY KEY, cat TEXT NOT NULL, n INTEGER NOT NULL, doc TEXT NOT NULL)", []);
-    await normalExecute("CREATE INDEX single_cat ON single (cat)", []);
-    await normalExecute("CREATE INDEX single_n ON single (n)", []);
+    await createTable(normalExecute, "single");
   };
   sqlNormal.put = (i) => normalExecute("INSERT INTO single (id, cat, n, doc) VALUES ($1, $2, $3, $4)", row(doc("s", i)));
   sqlNormal.synchronous = async () => (await invoke("plugin:sql|select", { db: sqlNormal.db, query: "PRAGMA synchronous", values: [] }))[0].synchronous;
