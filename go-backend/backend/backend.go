@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"reflect"
@@ -55,6 +56,9 @@ type Settings struct {
 	// ANYSYNC_DATA_DIR, --data-dir), an absolute path; empty when none was
 	// given.
 	DataDir string
+	// Logger is the backend's logger: its records reach the app's log at
+	// the configured level. Services log through it what no call reports.
+	Logger *slog.Logger
 }
 
 // Configurer is implemented by services that need the Settings. The backend

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -30,19 +31,39 @@ func (c *configured) Register(r grpc.ServiceRegistrar) {
 func (c *configured) Configure(s backend.Settings) error {
 	c.early = c.early || c.registered
 	c.settings = append(c.settings, s)
+	if s.Logger != nil {
+		s.Logger.Info("configured", "service", c.Name())
+	}
 	return c.fail
 }
 
 func TestServicesGetTheSettingsOnceBeforeRegister(t *testing.T) {
 	dir := t.TempDir()
 	c := &configured{}
-	backendtest.Start(t, []string{"--data-dir", dir}, c)
+	b := backendtest.Start(t, []string{"--data-dir", dir}, c)
 	if len(c.settings) != 1 || c.settings[0].DataDir != dir {
 		t.Fatalf("Configure got %+v, want one call with DataDir %q", c.settings, dir)
 	}
 	if c.early || !c.registered {
 		t.Fatalf("Configure must come before Register (registered %v, Configure after it %v)", c.registered, c.early)
 	}
+	// What a service logs through Settings.Logger is in the backend's log.
+	deadline := time.Now().Add(10 * time.Second)
+	for !logged(b.Logs(), "configured") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the record Configure logged through Settings.Logger is not in the backend's log: %v", b.Logs())
+		}
+		time.Sleep(10 * time.Millisecond) // pacing the polls
+	}
+}
+
+func logged(records []map[string]any, msg string) bool {
+	for _, r := range records {
+		if r["msg"] == msg {
+			return true
+		}
+	}
+	return false
 }
 
 func TestAFailingConfigureEndsTheStartUp(t *testing.T) {

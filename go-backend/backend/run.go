@@ -213,7 +213,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config.Config, env Env, serv
 	if err != nil {
 		return fmt.Errorf("bootstrap from stdin: %w", err)
 	}
-	if err := configureServices(services, Settings{DataDir: cfg.DataDir}); err != nil {
+	if err := configureServices(services, Settings{DataDir: cfg.DataDir, Logger: log}); err != nil {
 		return err
 	}
 	hs := health.New(health.Options{

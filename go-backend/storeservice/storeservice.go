@@ -73,7 +73,11 @@ var _ backend.Configurer = (*Service)(nil)
 func (s *Service) Configure(settings backend.Settings) error {
 	if s.fromSettings {
 		s.fromSettings = false
-		s.st, s.err = open(settings.DataDir, s.opts)
+		opts := s.opts
+		if opts.Logger == nil {
+			opts.Logger = settings.Logger
+		}
+		s.st, s.err = open(settings.DataDir, opts)
 	}
 	return nil
 }

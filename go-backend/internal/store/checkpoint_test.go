@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,13 +37,25 @@ func TestCheckpointsRunOffTheWriter(t *testing.T) {
 		}
 		<-release
 	}
+	copiedWhole := make(chan struct{}, 1)
+	testHookCheckpointed = func(whole bool) {
+		if whole {
+			select {
+			case copiedWhole <- struct{}{}:
+			default:
+			}
+		}
+	}
+	// Cleared after the store closed (cleanups run last first), when no
+	// checkpointer reads them any more.
+	t.Cleanup(func() { testHookBeforeCheckpoint = nil; testHookCheckpointed = nil })
 	st := newStore(t, Options{})
 	sp := openedSpace(t, st)
-	// Released before the store closes (cleanups run last first), also when
-	// the test fails while the checkpointer is held.
+	// Released before the store closes, also when the test fails while the
+	// checkpointer is held.
 	var releaseOnce sync.Once
 	releaseHeld := func() { releaseOnce.Do(func() { close(release) }) }
-	t.Cleanup(func() { releaseHeld(); testHookBeforeCheckpoint = nil })
+	t.Cleanup(releaseHeld)
 	before := fileSize(t, sp.path)
 	mustPut(t, st, "c", `{"id":"first"}`)
 	<-held // the checkpointer is held from here on
@@ -52,13 +67,16 @@ func TestCheckpointsRunOffTheWriter(t *testing.T) {
 	}
 	releaseHeld()
 
-	// The checkpointer copies the log into the file.
-	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(t, sp.path) == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("10 s after the checkpointer was released the database file is still %d bytes", before)
-		}
-		time.Sleep(10 * time.Millisecond) // pacing the polls
+	// The checkpointer copies the log into the file. The file grows while
+	// it copies, so its size does not say when the copy is whole: the
+	// checkpointer's report does.
+	select {
+	case <-copiedWhole:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("10 s after the checkpointer was released it has not copied the whole log")
+	}
+	if after := fileSize(t, sp.path); after == before {
+		t.Fatalf("the checkpoint left the database file at %d bytes", before)
 	}
 	// It copied the whole log, so a write starts it again from its
 	// beginning: 300 more documents (half as many frames as the log holds)
@@ -149,4 +167,93 @@ func TestCheckpointerRetriesUntilTheLogIsCopied(t *testing.T) {
 	// No more writes: the checkpointer must come back on its own.
 	for !next("after the reader let go, with no write since") {
 	}
+}
+
+// recorded is a slog.Handler that keeps the records it is given.
+type recorded struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (r *recorded) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorded) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recorded) WithGroup(string) slog.Handler            { return r }
+func (r *recorded) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, rec.Clone())
+	return nil
+}
+
+// at gives the messages of the records at level, each with its "failures"
+// attribute.
+func (r *recorded) at(level slog.Level) (messages []string, failures []int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.records {
+		if rec.Level != level {
+			continue
+		}
+		messages = append(messages, rec.Message)
+		rec.Attrs(func(a slog.Attr) bool {
+			if a.Key == "failures" {
+				failures = append(failures, a.Value.Int64())
+			}
+			return true
+		})
+	}
+	return messages, failures
+}
+
+// TestFailingCheckpointsAreReportedBoundedly: a checkpointer that keeps
+// failing (retrying every checkpointPause) logs one warning naming the
+// space, not one per attempt, and one line when it succeeds again, which
+// then copies the log into the file.
+func TestFailingCheckpointsAreReportedBoundedly(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	var attempts atomic.Int32
+	testHookCheckpointErr = func() error {
+		if failing.Load() {
+			attempts.Add(1)
+			return errors.New("disk I/O error")
+		}
+		return nil
+	}
+	t.Cleanup(func() { testHookCheckpointErr = nil }) // after the store closed
+	logs := &recorded{}
+	st := newStore(t, Options{Logger: slog.New(logs)})
+	sp := openedSpace(t, st)
+	mustPut(t, st, "c", `{"id":"first"}`)
+	before := fileSize(t, sp.path)
+
+	poll := func(what string, done func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !done() {
+			if time.Now().After(deadline) {
+				t.Fatalf("10 s passed and still not %s", what)
+			}
+			time.Sleep(10 * time.Millisecond) // pacing the polls
+		}
+	}
+	poll("four failed checkpoints", func() bool { return attempts.Load() >= 4 })
+	warnings, _ := logs.at(slog.LevelWarn)
+	if len(warnings) != 1 {
+		t.Fatalf("%d failed checkpoints logged %d warnings, want 1: %q", attempts.Load(), len(warnings), warnings)
+	}
+	if after := fileSize(t, sp.path); after != before {
+		t.Fatalf("a failed checkpoint changed the database file (%d -> %d bytes)", before, after)
+	}
+
+	failing.Store(false)
+	poll("a report that checkpoints succeed again", func() bool {
+		infos, _ := logs.at(slog.LevelInfo)
+		return len(infos) > 0
+	})
+	_, failures := logs.at(slog.LevelInfo)
+	if failures[0] < 4 {
+		t.Fatalf("the recovery reports %d failures, want at least 4", failures[0])
+	}
+	poll("the log copied into the file", func() bool { return fileSize(t, sp.path) > before })
 }

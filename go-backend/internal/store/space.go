@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/anysync/tauri-plugin-anysync/go-backend/backend/errs"
+	"github.com/anysync/tauri-plugin-anysync/go-backend/internal/logging"
 )
 
 // applicationID marks a space's file (PRAGMA application_id): "anys".
@@ -166,7 +168,12 @@ const maxLogFrames = 16384
 // whether the log was copied whole. An error (interrupted, disk full)
 // leaves the frames in the log, where they are as safe; a later
 // checkpoint copies them.
-func (sp *space) checkpoint() (whole bool) {
+func (sp *space) checkpoint() (whole bool, err error) {
+	if testHookCheckpointErr != nil {
+		if err := testHookCheckpointErr(); err != nil {
+			return false, err
+		}
+	}
 	var logFrames, copied int64
 	passive := func() error {
 		return run(sp.ckpt, "PRAGMA wal_checkpoint(PASSIVE)", nil, func(s *sqlite.Stmt) error {
@@ -176,19 +183,21 @@ func (sp *space) checkpoint() (whole bool) {
 	}
 	for range 4 {
 		if err := passive(); err != nil {
-			return false
+			return false, err
 		}
 		if copied == logFrames {
-			return true
+			return true, nil
 		}
 	}
 	if logFrames > maxLogFrames {
 		// Writes have not paused for four passes and the log is large: wait
 		// for the write that runs, hold the next ones back for one copy, and
 		// let the next write start the log again.
-		_ = run(sp.ckpt, "PRAGMA wal_checkpoint(RESTART)", nil, nil)
+		if err := run(sp.ckpt, "PRAGMA wal_checkpoint(RESTART)", nil, nil); err != nil {
+			return false, err
+		}
 	}
-	return false
+	return false, nil
 }
 
 // checkpointPause is the least time between two checkpoints while writes
@@ -210,6 +219,7 @@ const checkpointPause = 200 * time.Millisecond
 func (sp *space) checkpoints() {
 	defer close(sp.ckptDone)
 	again := false
+	var failures checkpointFailures
 	for {
 		if !again {
 			select {
@@ -221,10 +231,11 @@ func (sp *space) checkpoints() {
 		if testHookBeforeCheckpoint != nil {
 			testHookBeforeCheckpoint()
 		}
-		whole := sp.checkpoint()
+		whole, err := sp.checkpoint()
 		if testHookCheckpointed != nil {
 			testHookCheckpointed(whole)
 		}
+		failures.report(sp, err)
 		again = !whole
 		pause := time.NewTimer(checkpointPause)
 		select {
@@ -233,6 +244,50 @@ func (sp *space) checkpoints() {
 			pause.Stop()
 			return
 		}
+	}
+}
+
+// checkpointReportEvery is the least time between two reports of a
+// checkpointer that keeps failing: one line when it starts failing, one
+// this often while it goes on, one when it succeeds again.
+const checkpointReportEvery = time.Minute
+
+// checkpointFailures reports a space's failing checkpoints to the store's
+// logger, a bounded number of lines however long they fail. No call sees
+// them: the writes they leave in the log are safe there, but the log grows
+// until a checkpoint succeeds (a full disk, for instance).
+type checkpointFailures struct {
+	count    int       // consecutive failures
+	reported time.Time // of the last report
+}
+
+func (f *checkpointFailures) report(sp *space, err error) {
+	log := sp.opts.logger()
+	switch {
+	case err != nil && sp.isClosing():
+		// Closing interrupts a checkpoint; the next open finishes it.
+	case err != nil:
+		f.count++
+		if f.count == 1 || time.Since(f.reported) >= checkpointReportEvery {
+			f.reported = time.Now()
+			log.LogAttrs(context.Background(), slog.LevelWarn,
+				"the space's checkpoints fail: its writes stay in the write-ahead log, which grows until one succeeds",
+				slog.String("space", sp.name), slog.String("file", sp.path),
+				slog.Int("failures", f.count), logging.Error(err))
+		}
+	case f.count > 0:
+		log.LogAttrs(context.Background(), slog.LevelInfo, "the space's checkpoints succeed again",
+			slog.String("space", sp.name), slog.Int("failures", f.count))
+		*f = checkpointFailures{}
+	}
+}
+
+func (sp *space) isClosing() bool {
+	select {
+	case <-sp.closing:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -470,9 +525,12 @@ func (sp *space) notify() {
 // testHookBeforeCheckpoint and testHookCheckpointed, when set (by tests),
 // run in the checkpointer before each checkpoint and after it, with whether
 // it copied the whole log.
+// testHookCheckpointErr, when set, runs at the start of every checkpoint; an
+// error it returns is the checkpoint's.
 var (
 	testHookBeforeCheckpoint func()
 	testHookCheckpointed     func(whole bool)
+	testHookCheckpointErr    func() error
 )
 
 // testHookInWrite, when set (by tests), runs inside every write

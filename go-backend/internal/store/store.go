@@ -70,6 +70,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,9 +112,20 @@ type Options struct {
 	// 200 ms; a kill -9 of the process never loses an acknowledged write in
 	// either mode. See "Durability" in the package doc.
 	SyncEveryCommit bool
+	// Logger receives what no call can report: a space whose checkpoints
+	// keep failing (a few lines however long it lasts). Nil means
+	// slog.Default().
+	Logger *slog.Logger
 	// maxPageCount, when set, caps every space's size in pages (PRAGMA
 	// max_page_count on the writer): tests use it to make the disk "full".
 	maxPageCount int
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
 }
 
 // Store is a directory of spaces. It is safe for concurrent use. Create it
