@@ -1,7 +1,8 @@
 /**
  * `npm run check:cross` (the `cross` step of `npm test`): the plugin crate and the build-helper crate
- * type-check and lint clean (`clippy -D warnings`) for every target Tauri supports on desktop and
- * mobile besides this machine's own, without a linker or an SDK for any of them.
+ * type-check and lint clean (`clippy -D warnings`) for every platform Tauri supports on desktop and
+ * mobile besides this machine's own (one target per OS and a 32-bit one, {@link CROSS_TARGETS}),
+ * without a linker or an SDK for any of them.
  *
  * rustup cannot download other targets' standard libraries here, so the step uses Debian's second
  * Rust toolchain (`rustc-web`, `cargo-web`, `rust-web-clippy`, `rust-web-src`; installed by .ci/setup),
@@ -17,7 +18,7 @@
  *
  * Its own target dir (default `~/.cache/anysync/target-cross`, or `ANYSYNC_CROSS_TARGET_DIR`), so it
  * never invalidates the main one. `ANYSYNC_CROSS_TARGETS=a,b` checks only those targets (for a quick
- * look at one platform while fixing it; the step always checks all).
+ * look at one platform while fixing it), `ANYSYNC_CROSS_TARGETS=all` every target Tauri supports.
  */
 import { existsSync } from "node:fs";
 import os from "node:os";
@@ -26,7 +27,7 @@ import { pathToFileURL } from "node:url";
 import { capture, run } from "./lib.ts";
 
 /** Every target Tauri supports, desktop and mobile, other than this machine's x86_64 Linux. */
-export const CROSS_TARGETS = [
+export const ALL_CROSS_TARGETS = [
   "x86_64-pc-windows-msvc",
   "aarch64-pc-windows-msvc",
   "i686-pc-windows-msvc",
@@ -38,6 +39,24 @@ export const CROSS_TARGETS = [
   "aarch64-apple-ios",
   "aarch64-apple-ios-sim",
 ] as const;
+
+/**
+ * What the step checks by default: one target per operating system, and a 32-bit one (Windows x86).
+ * Neither crate has code that depends on the architecture (no `cfg(target_arch)`, `target_abi`,
+ * `target_env` or `target_pointer_width`; the build helper reads those of the app's target as data,
+ * at run time), so a sibling of the same OS (Windows arm64, macOS x64, Android armv7 and x64, the iOS
+ * simulator) compiles the code its sibling here does, and checking tauri's and tokio's dependency
+ * trees again for each cost half of the step: 15 of a cold CI run's 78 minutes on 2026-12-02. In
+ * the first run of all ten, every sibling reported exactly what its sibling here did.
+ * `ANYSYNC_CROSS_TARGETS=all` checks all ten.
+ */
+export const CROSS_TARGETS = [
+  "x86_64-pc-windows-msvc",
+  "i686-pc-windows-msvc",
+  "aarch64-apple-darwin",
+  "aarch64-linux-android",
+  "aarch64-apple-ios",
+] as const satisfies readonly (typeof ALL_CROSS_TARGETS)[number][];
 
 /** The crates an app compiles for its target: the plugin, and the helper its build script links. */
 export const CROSS_CRATES = ["tauri-plugin-anysync", "tauri-plugin-anysync-build"] as const;
@@ -60,14 +79,18 @@ export function crossTargetDir(): string {
   return path.resolve(process.env.ANYSYNC_CROSS_TARGET_DIR ?? path.join(os.homedir(), ".cache", "anysync", "target-cross"));
 }
 
-/** The targets to check: all of {@link CROSS_TARGETS}, or the subset `ANYSYNC_CROSS_TARGETS` names. */
+/**
+ * The targets to check: {@link CROSS_TARGETS}, all of {@link ALL_CROSS_TARGETS} (`all`), or those
+ * `ANYSYNC_CROSS_TARGETS` names.
+ */
 export function selectedTargets(list = process.env.ANYSYNC_CROSS_TARGETS): string[] {
   if (!list) return [...CROSS_TARGETS];
+  if (list.trim() === "all") return [...ALL_CROSS_TARGETS];
   const wanted = list
     .split(",")
     .map((t) => t.trim())
     .filter((t) => t !== "");
-  const unknown = wanted.filter((t) => !(CROSS_TARGETS as readonly string[]).includes(t));
+  const unknown = wanted.filter((t) => !(ALL_CROSS_TARGETS as readonly string[]).includes(t));
   if (unknown.length > 0) throw new Error(`ANYSYNC_CROSS_TARGETS names targets the check does not cover: ${unknown.join(", ")}`);
   return wanted;
 }
