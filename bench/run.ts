@@ -241,6 +241,8 @@ const v2 = webviewSeries("V2");
 const g2 = webviewSeries("G2");
 const r2 = webviewSeries("R2");
 const a2 = webviewSeries("A2");
+const a2i = webviewSeries("A2I");
+const a2s = webviewSeries("A2S");
 const v5 = rust.v5;
 const v5Recovery = summarize(v5.recoveryNs.map((ns) => ns / 1000));
 const v5Failed = summarize(v5.failedNs.map((ns) => ns / 1000));
@@ -403,6 +405,12 @@ lines.push(
     a2.all,
     `${a2.throughput.toFixed(0)}/s; V2 p50 - B1 p50 = ${us(v2.all.p50 - b1.all.p50)}, ${ratio((v2.all.p50 - b1.all.p50) / a2.all.p50)} A2`,
   ),
+  row(
+    "A2I the same with a 1 ms timer sleep before each ping: the app's workers and the sidecar idle between calls, as between calls from the page",
+    a2i.all,
+    `p50 ${ratio(a2i.all.p50 / a2.all.p50)} A2`,
+  ),
+  row("A2S the same with 1 ms of spinning before each ping: the app's worker busy, only the sidecar idle", a2s.all, `p50 ${ratio(a2s.all.p50 / a2.all.p50)} A2`),
   "",
   `Page-side cross-check (performance.now() over whole blocks of ${webview.callsPerBlock} calls): ` +
     ["B1", "V2", "G2", "R2", "P1"]

@@ -253,8 +253,15 @@ async function main(): Promise<void> {
         blocks.push({ variant, round, gapsUs, pageMs });
       }
       // A2: the Rust -> Go leg of V2 alone, inside the app (bench_rust_pings times each ping in Rust).
-      const a2 = (await session.execute(`return window.__TAURI_INTERNALS__.invoke("bench_rust_pings", { count: arguments[0] })`, calls - 1)) as unknown as number[];
-      blocks.push({ variant: "A2", round, gapsUs: a2, pageMs: 0 });
+      // A2I and A2S: the same with 1 ms between pings, idle (everything parks) or spinning (only Go parks).
+      for (const [variant, idle] of [["A2", "none"], ["A2I", "sleep"], ["A2S", "spin"]] as const) {
+        const samples = (await session.execute(
+          `return window.__TAURI_INTERNALS__.invoke("bench_rust_pings", { count: arguments[0], idle: arguments[1] })`,
+          calls - 1,
+          idle,
+        )) as unknown as number[];
+        blocks.push({ variant, round, gapsUs: samples, pageMs: 0 });
+      }
     }
 
     // Streams: throughput at three message sizes against S0, interleaved per round.

@@ -67,13 +67,31 @@ async fn bench_store_writes(
     Ok(())
 }
 
-/// In-app V1: `count` back-to-back pings from Rust inside the app, on Tauri's runtime, each timed
-/// (µs): the Rust -> Go leg of V2 without the webview's IPC around it.
+/// In-app V1: `count` pings from Rust inside the app, on Tauri's runtime, each timed (µs): the
+/// Rust -> Go leg of V2 without the webview's IPC around it. `idle` says what happens between two
+/// pings: nothing (`"none"`, back-to-back, A2), a 1 ms timer sleep that lets the runtime's workers
+/// and the sidecar's threads go idle, as they do between two calls from the page (`"sleep"`, A2I),
+/// or 1 ms of spinning on this worker, so only the sidecar goes idle (`"spin"`, A2S).
 #[tauri::command]
-async fn bench_rust_pings(app: tauri::AppHandle, count: u32) -> Result<Vec<u64>, String> {
+async fn bench_rust_pings(
+    app: tauri::AppHandle,
+    count: u32,
+    idle: Option<String>,
+) -> Result<Vec<u64>, String> {
     let anysync = app.anysync();
+    let idle = idle.unwrap_or_default();
     let mut samples = Vec::with_capacity(count as usize);
     for _ in 0..count {
+        match idle.as_str() {
+            "sleep" => tokio::time::sleep(Duration::from_millis(1)).await,
+            "spin" => {
+                let until = std::time::Instant::now() + Duration::from_millis(1);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+            _ => {}
+        }
         let started = std::time::Instant::now();
         anysync
             .ping("x".repeat(16))
