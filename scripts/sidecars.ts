@@ -5,14 +5,21 @@
  * header, and prints the sizes.
  *
  * The Go command line is the one the build-script helper (crates/tauri-plugin-anysync-build) uses:
- * `CGO_ENABLED=0`, so Go needs no C toolchain for any target; `-trimpath -buildvcs=false -ldflags "-s -w"`.
- * `--only=<triple,...>` builds a subset; `--out=<dir>` writes elsewhere.
+ * `CGO_ENABLED=0`, so Go needs no C toolchain for any target; `-trimpath -buildvcs=false -ldflags "-s -w"`
+ * (and `-H=windowsgui` for Windows).
+ *
+ * By default it builds {@link BUILT_BY_DEFAULT} (one target per OS and 32-bit Windows, as the cross
+ * step does for the Rust crates) and resolves the other three: `go list -deps` for their GOOS/GOARCH,
+ * which fails when any package the sidecar imports (modernc's SQLite and libc, whose generated code
+ * is per port, among them) has no files for that port. A cold build is a minute per target, most of
+ * it compiling SQLite's translation again for each GOOS/GOARCH. `--all` builds all seven,
+ * `--only=<triple,...>` builds those named, `--out=<dir>` writes elsewhere.
  */
 import { mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { cargoTargetDir } from "./build.ts";
-import { goEnv, repoRoot, run } from "./lib.ts";
+import { capture, goEnv, repoRoot, run } from "./lib.ts";
 
 /** Executable formats the check tells apart. */
 export type ExecutableFormat = "elf" | "mach-o" | "pe";
@@ -37,6 +44,13 @@ export const DESKTOP_TARGETS: readonly SidecarTarget[] = [
   { triple: "aarch64-pc-windows-msvc", goos: "windows", goarch: "arm64", format: "pe", arch: "aarch64" },
   { triple: "i686-pc-windows-msvc", goos: "windows", goarch: "386", format: "pe", arch: "i386" },
 ];
+
+/**
+ * The targets built by default; the others of {@link DESKTOP_TARGETS} are only resolved. Go's code
+ * for a port differs by architecture in the dependencies (modernc's generated files), which is why
+ * the siblings are still resolved for their own GOARCH rather than skipped.
+ */
+export const BUILT_BY_DEFAULT: readonly string[] = ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin", "x86_64-pc-windows-msvc", "i686-pc-windows-msvc"];
 
 /** The Go module of the sidecar. */
 export const goBackendDir = path.join(repoRoot, "go-backend");
@@ -131,19 +145,36 @@ export interface BuiltSidecar {
   info: ExecutableInfo;
 }
 
+/** The environment of a Go command for `target`, as the build helper sets it. */
+function targetEnv(target: SidecarTarget): NodeJS.ProcessEnv {
+  return { ...goEnv, CGO_ENABLED: "0", GOWORK: "off", GOOS: target.goos, GOARCH: target.goarch, GOARM: "" };
+}
+
 /** Cross-compiles the sidecar for one target into `outDir`, then checks it. */
 export function buildSidecar(target: SidecarTarget, outDir: string): BuiltSidecar {
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, sidecarFileName(target));
   // Build under a temporary name, so an interrupted build never leaves a truncated sidecar behind.
   const staged = `${file}.${process.pid}.tmp`;
-  run("go", ["build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", staged, "./cmd/server"], {
+  // The helper's flags: Windows sidecars are GUI-subsystem executables, which get no console window.
+  const ldflags = target.goos === "windows" ? "-s -w -H=windowsgui" : "-s -w";
+  run("go", ["build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", staged, "./cmd/server"], {
     cwd: goBackendDir,
-    env: { ...goEnv, CGO_ENABLED: "0", GOWORK: "off", GOOS: target.goos, GOARCH: target.goarch, GOARM: "" },
+    env: targetEnv(target),
   });
   renameSync(staged, file);
   const info = checkSidecar(file, target);
   return { target, file, bytes: statSync(file).size, info };
+}
+
+/**
+ * Resolves every package the sidecar imports for `target` without compiling one (`go list -deps`,
+ * which exits non-zero when a package has no files for that GOOS/GOARCH or does not load). Returns
+ * how many packages it resolved.
+ */
+export function resolveSidecar(target: SidecarTarget): number {
+  const packages = capture("go", ["list", "-deps", "./cmd/server"], { cwd: goBackendDir, env: targetEnv(target) });
+  return packages.split("\n").filter((line) => line !== "").length;
 }
 
 /** Builds every target of {@link DESKTOP_TARGETS} (or those named in `only`). */
@@ -164,14 +195,18 @@ export function mebibytes(bytes: number): string {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const outDir = path.resolve(arg("out") ?? path.join(cargoTargetDir(), "sidecars"));
-  const only = arg("only")?.split(",");
+  const only = process.argv.includes("--all") ? DESKTOP_TARGETS.map((t) => t.triple) : (arg("only")?.split(",") ?? BUILT_BY_DEFAULT);
   const started = performance.now();
   const built = buildAllSidecars(outDir, only);
+  const resolved = DESKTOP_TARGETS.filter((t) => !only.includes(t.triple)).map((target) => ({ target, packages: resolveSidecar(target) }));
   console.log(`\nsidecars in ${path.relative(repoRoot, outDir) || "."} (${((performance.now() - started) / 1000).toFixed(1)} s):`);
   for (const { target, file, bytes, info } of built) {
     console.log(
       `  ${path.basename(file).padEnd(48)} ${String(bytes).padStart(10)} B  ${mebibytes(bytes).padStart(9)}  ` +
         `${info.format} ${info.arch} ${info.bits}-bit  ok (${target.goos}/${target.goarch})`,
     );
+  }
+  for (const { target, packages } of resolved) {
+    console.log(`  ${sidecarFileName(target).padEnd(48)} not built: its ${packages} packages resolve for ${target.goos}/${target.goarch} (--all builds it)`);
   }
 }

@@ -2,6 +2,7 @@ package storeservice_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -237,5 +238,75 @@ func TestShutdownClosesStore(t *testing.T) {
 	defer cancel()
 	if n, err := st.Count(ctx2, "s", store.Query{Collection: "c"}); err != nil || n != 20 {
 		t.Fatalf("count after restart: %d %v", n, err)
+	}
+}
+
+// TestFindPageAsJSON checks that a page as one JSON text says what the
+// same page as messages says, ids that need escaping included.
+func TestFindPageAsJSON(t *testing.T) {
+	ctx := context.Background()
+	c := start(t, t.TempDir())
+	if _, err := c.CreateSpace(ctx, &anysyncv1.CreateSpaceRequest{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"plain", `quote"and\backslash`, "tab\tand\u0001control", "é😀", "</script>"}
+	for i, id := range ids {
+		body, err := json.Marshal(map[string]any{"id": id, "n": i, "nested": map[string]any{"list": []int{i, i + 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Put(ctx, &anysyncv1.PutRequest{Space: "s", Collection: "c", Json: string(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two pages each way, so the cursor of a JSON page is checked too.
+	var cursor, jsonCursor string
+	for page := 0; page < 2; page++ {
+		q := &anysyncv1.FindRequest{Space: "s", Collection: "c", Sort: `{"n":-1}`, Limit: 3, Cursor: cursor}
+		want, err := c.Find(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.PageAsJson, q.Cursor = true, jsonCursor
+		got, err := c.Find(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.GetDocuments()) != 0 || got.GetNextCursor() != want.GetNextCursor() {
+			t.Fatalf("page %d: %d documents beside the JSON, cursor %q, want none and %q", page, len(got.GetDocuments()), got.GetNextCursor(), want.GetNextCursor())
+		}
+		var rows [][]json.RawMessage
+		if err := json.Unmarshal([]byte(got.GetDocumentsJson()), &rows); err != nil {
+			t.Fatalf("page %d: %v in %s", page, err, got.GetDocumentsJson())
+		}
+		if len(rows) != len(want.GetDocuments()) {
+			t.Fatalf("page %d: %d rows, want %d", page, len(rows), len(want.GetDocuments()))
+		}
+		for i, d := range want.GetDocuments() {
+			var id string
+			var rev uint64
+			var created, updated int64
+			row := rows[i]
+			if len(row) != 5 {
+				t.Fatalf("page %d row %d: %d fields, want 5", page, i, len(row))
+			}
+			for j, v := range []any{&id, &rev, &created, &updated} {
+				if err := json.Unmarshal(row[j], v); err != nil {
+					t.Fatalf("page %d row %d field %d: %v", page, i, j, err)
+				}
+			}
+			if id != d.GetId() || rev != d.GetRev() || created != d.GetCreatedAtUnixMicros() || updated != d.GetUpdatedAtUnixMicros() || string(row[4]) != d.GetJson() {
+				t.Fatalf("page %d row %d: %s, want %v", page, i, got.GetDocumentsJson(), d)
+			}
+		}
+		cursor, jsonCursor = want.GetNextCursor(), got.GetNextCursor()
+	}
+	if cursor != "" {
+		t.Fatalf("a third page: %q", cursor)
+	}
+	// An empty page is an empty array.
+	empty, err := c.Find(ctx, &anysyncv1.FindRequest{Space: "s", Collection: "none", PageAsJson: true})
+	if err != nil || empty.GetDocumentsJson() != "[]" {
+		t.Fatalf("empty page: %q %v", empty.GetDocumentsJson(), err)
 	}
 }

@@ -432,7 +432,7 @@ function rev(value: number | undefined): bigint | undefined {
 }
 
 /** Microseconds since the epoch (exact in a double until the year 2255) to milliseconds. */
-function millis(micros: bigint): number {
+function millis(micros: bigint | number): number {
   return Math.floor(Number(micros) / 1000);
 }
 
@@ -451,6 +451,18 @@ function decode<T>(document: Document | undefined): StoredDoc<T> {
   // (a find or a batch decodes thousands).
   const body = (document.json === "" ? {} : JSON.parse(document.json)) as T & object;
   return Object.assign(body, meta(document));
+}
+
+/** One document of a `FindResponse.documents_json` page: id, rev, created and updated (µs), the object. */
+type PageRow = [id: string, rev: number, createdMicros: number, updatedMicros: number, body: object];
+
+/** A page as one JSON text (`FindRequest.page_as_json`): one `JSON.parse` for every document. */
+function decodePage<T>(text: string): StoredDoc<T>[] {
+  const rows: unknown = JSON.parse(text);
+  if (!Array.isArray(rows)) throw new AnysyncError("the store answered a page that is not a JSON array", "INTERNAL");
+  return (rows as PageRow[]).map(([id, rev, created, updated, body]) =>
+    Object.assign(body as T & object, { id, rev, createdAt: millis(created), updatedAt: millis(updated) }),
+  );
 }
 
 const KINDS: Partial<Record<WatchResponse_Kind, ChangeKind>> = {
@@ -517,9 +529,10 @@ class StoreCollection<T extends object> implements Collection<T> {
       sort: json(options.sort),
       limit: options.limit ?? 0,
       cursor: options.cursor ?? "",
+      pageAsJson: true,
     });
     return {
-      docs: reply.documents.map((document) => decode<T>(document)),
+      docs: decodePage<T>(reply.documentsJson),
       nextCursor: reply.nextCursor === "" ? undefined : reply.nextCursor,
     };
   }

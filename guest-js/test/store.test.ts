@@ -160,13 +160,17 @@ describe("collection", () => {
 
   it("find sends filter, sort (key order kept), limit and cursor, and maps an empty next cursor to undefined", async () => {
     let page = 0;
+    // The page as Go writes it for page_as_json: [id, rev, created µs, updated µs, object] per document.
+    const documentsJson = `[["n1",3,1767225600000123,1767225601500999,${stored.json}],["n\\"2",1,1767225600000000,1767225600000999,{"id":"n\\"2","title":"eggs","tags":[]}]]`;
     const { calls, notes: c } = await notes({
-      Find: () =>
-        answer(FindResponseSchema, { documents: [stored], nextCursor: page++ === 0 ? "c1" : "" }),
+      Find: () => answer(FindResponseSchema, { documentsJson, nextCursor: page++ === 0 ? "c1" : "" }),
     });
     const first = await c.find({ tags: { $in: ["home"] } }, { sort: { editedAt: -1, title: 1 }, limit: 1 });
     expect(first.nextCursor).toBe("c1");
-    expect(first.docs.map((d) => d.id)).toEqual(["n1"]);
+    expect(first.docs).toEqual([
+      { id: "n1", title: "milk", tags: ["home"], rev: 3, createdAt: 1_767_225_600_000, updatedAt: 1_767_225_601_500 },
+      { id: 'n"2', title: "eggs", tags: [], rev: 1, createdAt: 1_767_225_600_000, updatedAt: 1_767_225_600_000 },
+    ]);
     const second = await c.find({ tags: { $in: ["home"] } }, { sort: { editedAt: -1, title: 1 }, limit: 1, cursor: "c1" });
     expect(second.nextCursor).toBeUndefined();
     expect(request(FindRequestSchema, calls[0])).toMatchObject({
@@ -174,6 +178,7 @@ describe("collection", () => {
       sort: '{"editedAt":-1,"title":1}',
       limit: 1,
       cursor: "",
+      pageAsJson: true,
     });
     expect(request(FindRequestSchema, calls[1]).cursor).toBe("c1");
     await c.find();

@@ -532,13 +532,18 @@ pub struct FindRequest {
     /// filter and sort (INVALID_ARGUMENT otherwise). Empty: the first page.
     #[prost(string, tag = "6")]
     pub cursor: ::prost::alloc::string::String,
+    /// When true, the page comes back in FindResponse.documents_json instead
+    /// of documents: for a client that parses the documents' JSON anyway, one
+    /// JSON text per page instead of a message and a text per document.
+    #[prost(bool, tag = "7")]
+    pub page_as_json: bool,
 }
 /// FindResponse is one page of matching documents.
 #[derive(::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct FindResponse {
-    /// The documents, in the sort order.
+    /// The documents, in the sort order; empty with FindRequest.page_as_json.
     #[prost(message, repeated, tag = "1")]
     pub documents: ::prost::alloc::vec::Vec<Document>,
     /// The cursor of the next page; empty when this page is the last. A
@@ -546,6 +551,14 @@ pub struct FindResponse {
     /// the sort keys, not positions.
     #[prost(string, tag = "2")]
     pub next_cursor: ::prost::alloc::string::String,
+    /// With FindRequest.page_as_json, the documents in the sort order as one
+    /// JSON array with an array per document: its id (a string), rev,
+    /// created_at_unix_micros and updated_at_unix_micros (numbers, as in
+    /// Document), and the document's JSON object, e.g.
+    /// `\[["a",1,1764633600000000,1764633600000000,{"id":"a","n":1}]\]`.
+    /// Empty without page_as_json.
+    #[prost(string, tag = "3")]
+    pub documents_json: ::prost::alloc::string::String,
 }
 /// CountRequest is a filter to count matches of.
 #[derive(::serde::Serialize, ::serde::Deserialize)]

@@ -1378,7 +1378,11 @@ type FindRequest struct {
 	Limit uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Where to continue: the previous page's next_cursor, with the same
 	// filter and sort (INVALID_ARGUMENT otherwise). Empty: the first page.
-	Cursor        string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// When true, the page comes back in FindResponse.documents_json instead
+	// of documents: for a client that parses the documents' JSON anyway, one
+	// JSON text per page instead of a message and a text per document.
+	PageAsJson    bool `protobuf:"varint,7,opt,name=page_as_json,json=pageAsJson,proto3" json:"page_as_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1455,15 +1459,29 @@ func (x *FindRequest) GetCursor() string {
 	return ""
 }
 
+func (x *FindRequest) GetPageAsJson() bool {
+	if x != nil {
+		return x.PageAsJson
+	}
+	return false
+}
+
 // FindResponse is one page of matching documents.
 type FindResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The documents, in the sort order.
+	// The documents, in the sort order; empty with FindRequest.page_as_json.
 	Documents []*Document `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
 	// The cursor of the next page; empty when this page is the last. A
 	// document written between two pages appears at most once: pages follow
 	// the sort keys, not positions.
-	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// With FindRequest.page_as_json, the documents in the sort order as one
+	// JSON array with an array per document: its id (a string), rev,
+	// created_at_unix_micros and updated_at_unix_micros (numbers, as in
+	// Document), and the document's JSON object, e.g.
+	// `[["a",1,1764633600000000,1764633600000000,{"id":"a","n":1}]]`.
+	// Empty without page_as_json.
+	DocumentsJson string `protobuf:"bytes,3,opt,name=documents_json,json=documentsJson,proto3" json:"documents_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1508,6 +1526,13 @@ func (x *FindResponse) GetDocuments() []*Document {
 func (x *FindResponse) GetNextCursor() string {
 	if x != nil {
 		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *FindResponse) GetDocumentsJson() string {
+	if x != nil {
+		return x.DocumentsJson
 	}
 	return ""
 }
@@ -2452,7 +2477,7 @@ const file_anysync_v1_store_proto_rawDesc = "" +
 	"\fexpected_rev\x18\x03 \x01(\x04H\x00R\vexpectedRev\x88\x01\x01B\x0f\n" +
 	"\r_expected_rev\"C\n" +
 	"\rBatchResponse\x122\n" +
-	"\tdocuments\x18\x01 \x03(\v2\x14.anysync.v1.DocumentR\tdocuments\"\x9d\x01\n" +
+	"\tdocuments\x18\x01 \x03(\v2\x14.anysync.v1.DocumentR\tdocuments\"\xbf\x01\n" +
 	"\vFindRequest\x12\x14\n" +
 	"\x05space\x18\x01 \x01(\tR\x05space\x12\x1e\n" +
 	"\n" +
@@ -2461,11 +2486,14 @@ const file_anysync_v1_store_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x12\n" +
 	"\x04sort\x18\x04 \x01(\tR\x04sort\x12\x14\n" +
 	"\x05limit\x18\x05 \x01(\rR\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x06 \x01(\tR\x06cursor\"c\n" +
+	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12 \n" +
+	"\fpage_as_json\x18\a \x01(\bR\n" +
+	"pageAsJson\"\x8a\x01\n" +
 	"\fFindResponse\x122\n" +
 	"\tdocuments\x18\x01 \x03(\v2\x14.anysync.v1.DocumentR\tdocuments\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"\\\n" +
+	"nextCursor\x12%\n" +
+	"\x0edocuments_json\x18\x03 \x01(\tR\rdocumentsJson\"\\\n" +
 	"\fCountRequest\x12\x14\n" +
 	"\x05space\x18\x01 \x01(\tR\x05space\x12\x1e\n" +
 	"\n" +
