@@ -16,6 +16,23 @@ export const toolsBin = path.join(repoRoot, ".tools", "bin");
 /** Environment for every Go command: never download a toolchain, never write go.mod implicitly. */
 export const goEnv: NodeJS.ProcessEnv = { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=readonly" };
 
+/**
+ * Environment for the Cargo build that the lint and test steps share: every workspace crate (not its
+ * dependencies) compiles through clippy-driver with `-D warnings`, as `cargo clippy` arranges it
+ * (`RUSTC_WORKSPACE_WRAPPER`, the lint flags in `CLIPPY_ARGS`), but in the test build itself instead
+ * of a `cargo check` beside it. So the dependency tree is compiled once, not once more in check mode
+ * (that was most of a cold run's 10-minute lint step), and a lint finding fails the build the tests
+ * would use. Cargo records the wrapper and `CLIPPY_ARGS` per crate, so a build with this environment
+ * and one without it rebuild the workspace crates (never the dependencies) for each other.
+ */
+export function clippyBuildEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  // The driver of the toolchain Cargo uses, where `cargo clippy` finds it too (beside rustc).
+  const sysroot = capture("rustc", ["--print", "sysroot"], { env: base });
+  const driver = path.join(sysroot, "bin", process.platform === "win32" ? "clippy-driver.exe" : "clippy-driver");
+  if (!existsSync(driver)) throw new Error(`missing ${driver}: install clippy (rustup component add clippy)`);
+  return { ...base, RUSTC_WORKSPACE_WRAPPER: driver, CLIPPY_ARGS: ["-D", "warnings"].map((arg) => `${arg}__CLIPPY_HACKERY__`).join("") };
+}
+
 /** Runs a command to completion, throwing an Error that names it when it fails. */
 export function run(command: string, args: readonly string[], options: SpawnSyncOptions = {}): void {
   const shown = [command, ...args].join(" ");

@@ -5,7 +5,7 @@
  * exit code is non-zero when any step failed. `--only=<name,...>` runs a subset (e.g. `--only=go,rust`).
  */
 import { checkCross, lintWorkflows } from "./cross.ts";
-import { goEnv, run } from "./lib.ts";
+import { clippyBuildEnv, goEnv, run } from "./lib.ts";
 
 /** The Go modules: the plugin's backend, the example app's own, and the store's driver benchmark (bench/go-sqlite). */
 const goModules = ["go-backend", "examples/tauri-app/backend", "bench/go-sqlite"];
@@ -34,10 +34,10 @@ const steps: Step[] = [
   },
   {
     name: "rust-lint",
-    what: "rustfmt and clippy -D warnings",
+    what: "rustfmt, and clippy -D warnings on the build the rust step tests",
     run: () => {
       run("cargo", ["fmt", "--all", "--check"]);
-      run("cargo", ["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+      run("cargo", ["test", "--workspace", "--all-targets", "--locked", "--no-run"], { env: clippyBuildEnv() });
     },
   },
   { name: "cross", what: "plugin and build helper check and lint for Windows, macOS, Android, iOS", run: () => checkCross() },
@@ -56,7 +56,11 @@ const steps: Step[] = [
       for (const cwd of goModules) run("go", ["test", "-race", "-count=1", "./..."], { cwd, env: goEnv });
     },
   },
-  { name: "rust", what: "Rust unit and integration tests", run: () => run("cargo", ["test", "--workspace", "--locked", "--no-fail-fast"]) },
+  {
+    name: "rust",
+    what: "Rust unit and integration tests",
+    run: () => run("cargo", ["test", "--workspace", "--locked", "--no-fail-fast"], { env: clippyBuildEnv() }),
+  },
   { name: "ts", what: "TypeScript API unit tests", run: () => run("npm", ["test", "--workspace", "guest-js"]) },
   { name: "e2e", what: "example app end to end in a real webview", run: () => run("npm", ["test", "--workspace", "e2e"]) },
   { name: "bench", what: "benchmark harness smoke run (no thresholds)", run: () => run("npm", ["run", "--silent", "bench:smoke"]) },
