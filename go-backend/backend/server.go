@@ -28,12 +28,6 @@ const (
 	connectionTimeout = 5 * time.Second
 	// maxConcurrentStreams bounds the calls in flight per connection.
 	maxConcurrentStreams = 128
-	// streamWorkers goroutines serve calls and keep their grown stacks:
-	// without them grpc-go starts a goroutine per call, whose stack is
-	// copied as the handler chain grows it (a few percent of a unary call's
-	// CPU here). A call that finds every worker busy (long-lived streams
-	// hold one each) gets its own goroutine, as before.
-	streamWorkers = 4
 	// maxHeaderListBytes bounds a call's metadata. Ours is a few dozen
 	// bytes; grpc-go's own default is 16 MiB.
 	maxHeaderListBytes = 64 << 10
@@ -180,7 +174,6 @@ func newServer(o serverOptions) (*server, error) {
 		grpc.MaxRecvMsgSize(o.maxMessageBytes),
 		grpc.MaxSendMsgSize(o.maxMessageBytes+ResponseHeadroomBytes),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
-		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.ConnectionTimeout(o.connectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(kep),
