@@ -185,8 +185,8 @@ const INSTALL_SCRIPT = `
   const normalExecute = (query, values) => invoke("plugin:sql|execute", { db: sqlNormal.db, query, values });
   sqlNormal.setup = async () => {
     sqlNormal.db = await invoke("plugin:sql|load", { db: "sqlite:" + dir + "/sql-normal.db" });
+    // WAL is kept in the file, for every connection; synchronous is set by each insert (below).
     await normalExecute("PRAGMA journal_mode = WAL", []);
-    await normalExecute("PRAGMA synchronous = NORMAL", []);
     await createTable(normalExecute, "single");
   };
   // (sqlx's count of changed rows then adds the connection's previous insert, so the run counts the
