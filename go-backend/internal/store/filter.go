@@ -214,7 +214,7 @@ func (c *compiler) object(m map[string]any, depth int) (string, error) {
 func (c *compiler) field(p path, v any, depth int) (string, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return c.compare(p, "$eq", v)
+		return c.compare(p, "$eq", v, false)
 	}
 	hasOp, hasKey := false, false
 	for k := range m {
@@ -241,7 +241,7 @@ func (c *compiler) ops(p path, m map[string]any, depth int) (string, error) {
 		var err error
 		switch op {
 		case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte":
-			term, err = c.compare(p, op, v)
+			term, err = c.compare(p, op, v, boundedBySibling(m, op, v))
 		case "$in", "$nin":
 			list, ok := v.([]any)
 			if !ok {
@@ -326,6 +326,52 @@ func scalarArg(v any) (any, class, error) {
 	return nil, 0, errors.New("comparing with an array or object is not supported: give a scalar")
 }
 
+// classBound keeps a comparison on an index-covered path within its
+// class, without json_type (which parses the whole document on every row).
+// There json_extract gives NULL, an integer or real (numbers, and true and
+// false as 1 and 0) or text (strings only: the path never holds an array
+// or object), and SQLite orders NULL < numbers < text. So = never holds
+// across classes, a number's upper side is bounded by ” (the least text)
+// and a text's lower side by ”.
+func classBound(p path, op string, cls class) string {
+	switch {
+	case cls == classNumber && (op == "$gt" || op == "$gte"):
+		return " AND " + p.extract() + " < ''"
+	case cls == classText && (op == "$lt" || op == "$lte"):
+		return " AND " + p.extract() + " >= ''"
+	}
+	return ""
+}
+
+// boundedBySibling reports whether another operator of m bounds op's open
+// side within v's class: a number's $lt or $lte above a number's $gt or
+// $gte, a text's $gt or $gte below a text's $lt or $lte. The index then
+// serves the range between the two values, not up to or from the class's
+// end (a sorted range with a limit would otherwise scan that far).
+func boundedBySibling(m map[string]any, op string, v any) bool {
+	_, cls, err := scalarArg(v)
+	if err != nil {
+		return false
+	}
+	var closing []string
+	switch {
+	case cls == classNumber && (op == "$gt" || op == "$gte"):
+		closing = []string{"$lt", "$lte"}
+	case cls == classText && (op == "$lt" || op == "$lte"):
+		closing = []string{"$gt", "$gte"}
+	default:
+		return false
+	}
+	for _, o := range closing {
+		if w, ok := m[o]; ok {
+			if _, wc, err := scalarArg(w); err == nil && wc == cls {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 var sqlOps = map[string]string{"$eq": "=", "$ne": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 func (c *compiler) arg(v any) string {
@@ -335,7 +381,9 @@ func (c *compiler) arg(v any) string {
 
 // compare compiles one comparison. A path that holds an array matches when
 // an element does (unless an index covers the path: then it holds scalars).
-func (c *compiler) compare(p path, op string, v any) (string, error) {
+// bounded says that a sibling operator already keeps the comparison within
+// its class on an index-covered path (see classBound).
+func (c *compiler) compare(p path, op string, v any, bounded bool) (string, error) {
 	a, cls, err := scalarArg(v)
 	if err != nil {
 		return "", filterErr(at(p.text), "%s: %v", op, err)
@@ -351,13 +399,17 @@ func (c *compiler) compare(p path, op string, v any) (string, error) {
 		if !scalar {
 			term = "(" + term + " OR (" + p.jtype() + " = 'array' AND EXISTS (SELECT 1 FROM " + p.each() + " AS e WHERE e.type = 'null')))"
 		}
+	} else if scalar {
+		term = "(" + p.extract() + " " + sqlOps[op] + " " + c.arg(a)
+		if !bounded {
+			term += classBound(p, op, cls)
+		}
+		term += ")"
 	} else {
 		cmp := sqlOps[op]
-		term = "(" + p.extract() + " " + cmp + " " + c.arg(a) + " AND " + p.jtype() + " IN " + classTypes[cls] + ")"
-		if !scalar {
-			term = "(" + term + " OR (" + p.jtype() + " = 'array' AND EXISTS (SELECT 1 FROM " + p.each() +
-				" AS e WHERE e.type IN " + classTypes[cls] + " AND e.value " + cmp + " " + c.arg(a) + ")))"
-		}
+		term = "((" + p.extract() + " " + cmp + " " + c.arg(a) + " AND " + p.jtype() + " IN " + classTypes[cls] + ")" +
+			" OR (" + p.jtype() + " = 'array' AND EXISTS (SELECT 1 FROM " + p.each() +
+			" AS e WHERE e.type IN " + classTypes[cls] + " AND e.value " + cmp + " " + c.arg(a) + ")))"
 	}
 	if op == "$ne" {
 		term = "NOT coalesce(" + term + ", 0)"
@@ -371,34 +423,30 @@ func (c *compiler) in(p path, op string, list []any) (string, error) {
 		term = "0"
 	} else {
 		_, scalar := c.scalar[p.text]
-		// One class without null on an index-covered path: an IN list
-		// the index serves.
+		// No null on an index-covered path: an IN list the index serves
+		// (equality never holds across classes, see classBound).
 		args := make([]any, len(list))
-		one := scalar
-		var first class
+		plain := scalar
 		for i, v := range list {
 			a, cls, err := scalarArg(v)
 			if err != nil {
 				return "", filterErr(at(p.text), "%s[%d]: %v", op, i, err)
 			}
 			args[i] = a
-			if i == 0 {
-				first = cls
-			}
-			if cls == classNull || cls != first {
-				one = false
+			if cls == classNull {
+				plain = false
 			}
 		}
-		if one {
+		if plain {
 			marks := make([]string, len(args))
 			for i, a := range args {
 				marks[i] = c.arg(a)
 			}
-			term = "(" + p.extract() + " IN (" + strings.Join(marks, ", ") + ") AND " + p.jtype() + " IN " + classTypes[first] + ")"
+			term = "(" + p.extract() + " IN (" + strings.Join(marks, ", ") + "))"
 		} else {
 			parts := make([]string, len(list))
 			for i, v := range list {
-				s, err := c.compare(p, "$eq", v)
+				s, err := c.compare(p, "$eq", v, false)
 				if err != nil {
 					return "", err
 				}

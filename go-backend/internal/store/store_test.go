@@ -364,6 +364,38 @@ func TestIndexesChosen(t *testing.T) {
 			t.Errorf("filter %s sort %s: index %q, want %q; plan %q", c.filter, c.sort, ex.Index, c.index, ex.Plan)
 		}
 	}
+	// On an indexed path a comparison needs no json_type (a parse of every
+	// row's document), and a range closed on both sides is the index's
+	// range alone: bounded by the class's end as well, a sorted range with
+	// a limit scanned from there (18 ms instead of 0.2 over 100 000 docs).
+	for _, c := range []struct {
+		filter   string
+		contains []string
+		lacks    []string
+	}{
+		{`{"cat":"c3","t":{"$gt":2}}`, []string{"< ''"}, []string{"json_type"}},
+		{`{"k":{"$gte":10,"$lt":20}}`, nil, []string{"json_type", "< ''", ">= ''"}},
+		{`{"k":{"$in":[1,"a",2.5]}}`, nil, []string{"json_type"}},
+		{`{"cat":{"$lte":"c5"}}`, []string{">= ''"}, []string{"json_type"}},
+		{`{"cat":{"$gt":"c1","$lte":"c5"}}`, nil, []string{"json_type", "< ''", ">= ''"}},
+		{`{"cat":{"$gt":1,"$lte":"c5"}}`, []string{"< ''", ">= ''"}, nil},
+		{`{"tags":"x1"}`, []string{"json_type"}, nil},
+	} {
+		ex, err := st.Explain(ctx, "s", Query{Collection: "n", Filter: c.filter, Sort: `{"k":-1}`, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range c.contains {
+			if !strings.Contains(ex.SQL, want) {
+				t.Errorf("filter %s: SQL lacks %q: %s", c.filter, want, ex.SQL)
+			}
+		}
+		for _, unwanted := range c.lacks {
+			if strings.Contains(ex.SQL, unwanted) {
+				t.Errorf("filter %s: SQL has %q: %s", c.filter, unwanted, ex.SQL)
+			}
+		}
+	}
 	// Indexes hold: a duplicate on the unique one, an array on an indexed path.
 	_, err = st.Put(ctx, "s", "n", `{"id":"dup","k":42}`, nil)
 	wantKind(t, err, errs.AlreadyExists, "by_k")
