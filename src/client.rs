@@ -330,8 +330,8 @@ impl StreamConnections {
 
 /// Whether one incarnation's process may still be dialled: it has not exited, as far as the
 /// supervisor knows ([`Liveness::end`]), no connection to it broke without a GOAWAY (see
-/// [`Watched`]) and, on Linux, as far as the kernel knows (a process that died is a zombie until
-/// it is reaped, and its port is free from the moment it died).
+/// [`Watched`]) and, on Linux, macOS and Windows, as far as the OS knows
+/// ([`child_running`](crate::sidecar::child_running)).
 #[derive(Clone, Debug)]
 pub(crate) struct Liveness {
     pid: u32,
@@ -352,34 +352,8 @@ impl Liveness {
     }
 
     pub(crate) fn alive(&self) -> bool {
-        !self.ended.load(Ordering::Acquire) && process_alive(self.pid)
+        !self.ended.load(Ordering::Acquire) && crate::sidecar::child_running(self.pid)
     }
-}
-
-/// Whether our child `pid` has not exited, without reaping it (`WNOWAIT`): tokio still reaps it.
-#[cfg(target_os = "linux")]
-fn process_alive(pid: u32) -> bool {
-    let pid: libc::id_t = pid;
-    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid on our own child with WNOHANG | WNOWAIT neither blocks nor reaps.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // 0 with no pid filled in: still running. An error (ECHILD: already reaped) or a filled-in
-    // pid (it exited): dead.
-    // SAFETY: si_pid is valid to read after a successful waitid.
-    rc == 0 && unsafe { info.si_pid() } == 0
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_alive(_pid: u32) -> bool {
-    true
 }
 
 /// Dials the one address of one incarnation, and only while it is alive; see [`Liveness`].

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 pub(crate) use logs::{contained, LogBook};
 pub use logs::{parse_log_line, LOG_TARGET};
+pub(crate) use process::child_running;
 pub use protocol::{parse_handshake, Handshake, Token, PROTOCOL_VERSION};
 
 use crate::client::{Client, Liveness};

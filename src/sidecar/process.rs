@@ -89,6 +89,55 @@ fn elf_machine() -> Option<u16> {
     }
 }
 
+/// Whether our child `pid` has not exited yet, without reaping it (tokio still does). A process that
+/// died is a zombie until it is reaped, and its port is free from the moment it died.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) fn child_running(pid: u32) -> bool {
+    let pid: libc::id_t = pid;
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with WNOHANG | WNOWAIT neither blocks nor reaps.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // 0 with no pid filled in: still running. An error (ECHILD: already reaped) or a filled-in
+    // pid (it exited): dead.
+    // SAFETY: si_pid is valid to read after a successful waitid.
+    rc == 0 && unsafe { info.si_pid() } == 0
+}
+
+/// Whether process `pid` has not exited yet. Our child's id is not reused while tokio holds its
+/// handle, and an exited process whose handle is held is signalled.
+#[cfg(windows)]
+pub(crate) fn child_running(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, WAIT_TIMEOUT};
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE,
+    };
+    // SAFETY: a handle to a process by id, closed below; null when there is no such process.
+    let process = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+    if process.is_null() {
+        return false;
+    }
+    // SAFETY: a valid process handle opened with SYNCHRONIZE; it is closed once.
+    unsafe {
+        let running = WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
+        CloseHandle(process);
+        running
+    }
+}
+
+/// Elsewhere only the supervisor's own view of the child counts.
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+pub(crate) fn child_running(_pid: u32) -> bool {
+    true
+}
+
 /// Asks the process to stop gracefully. On Windows there is no SIGTERM: closing stdin is the request.
 pub(crate) fn request_graceful_stop(pid: u32) {
     #[cfg(unix)]
@@ -417,23 +466,10 @@ mod tests {
         }
     }
 
+    /// On Windows any process can be asked, not only our children.
     #[cfg(windows)]
     fn alive(pid: u32) -> bool {
-        use windows_sys::Win32::Foundation::{CloseHandle, WAIT_TIMEOUT};
-        use windows_sys::Win32::System::Threading::{
-            OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE,
-        };
-        // SAFETY: a handle to a process by id, closed below; null when there is no such process.
-        let process = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
-        if process.is_null() {
-            return false;
-        }
-        // SAFETY: a valid process handle opened with SYNCHRONIZE; it is closed once.
-        unsafe {
-            let running = WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
-            CloseHandle(process);
-            running
-        }
+        super::child_running(pid)
     }
 
     #[cfg(windows)]
@@ -442,7 +478,7 @@ mod tests {
         use windows_sys::Win32::System::Threading::{
             OpenProcess, TerminateProcess, PROCESS_TERMINATE,
         };
-        // SAFETY: as in `alive`; the leaked child is ended so it does not outlive a failed test.
+        // SAFETY: as in `child_running`; the leaked child is ended so it does not outlive a failed test.
         unsafe {
             let process = OpenProcess(PROCESS_TERMINATE, 0, pid);
             if !process.is_null() {
