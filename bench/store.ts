@@ -160,10 +160,10 @@ const INSTALL_SCRIPT = `
     store.single = await invoke("plugin:store|load", { path: dir + "/single.json", options: { autoSave: false } });
   };
   store.put = (i) => set(store.single, "s" + pad(i), doc("s", i));
-  // No batch in plugin-store: sets 100 in flight at a time, then one save() of the whole file. Thousands
-  // of IPC requests in flight abort a process of the webview's tree now and then ("malloc(): unaligned
-  // tcache chunk detected" in tauri-driver.log, WebDriver "unknown error"): at once always, 500 at a
-  // time once in a few runs.
+  // No batch in plugin-store: sets 100 in flight at a time, then one save() of the whole file. All
+  // 10 000 at once abort a process of the webview's tree every time ("malloc(): unaligned tcache chunk
+  // detected" in tauri-driver.log, WebDriver "unknown error"); 500 or 100 at a time, once in a few
+  // runs, always in the eighth batch so far (bench/RESULTS.md, store analysis).
   store.batch = async (b) => {
     const docs = batchDocs(b);
     for (let i = 0; i < docs.length; i += 100) await Promise.all(docs.slice(i, i + 100).map((d) => set(store.rid, d.id, d)));
