@@ -331,8 +331,8 @@ func scalarArg(v any) (any, class, error) {
 // There json_extract gives NULL, an integer or real (numbers, and true and
 // false as 1 and 0) or text (strings only: the path never holds an array
 // or object), and SQLite orders NULL < numbers < text. So = never holds
-// across classes, a number's upper side is bounded by ” (the least text)
-// and a text's lower side by ”.
+// across classes, a number's upper side is bounded by the empty text (the
+// least text) and a text's lower side by the empty text.
 func classBound(p path, op string, cls class) string {
 	switch {
 	case cls == classNumber && (op == "$gt" || op == "$gte"):
