@@ -214,7 +214,7 @@ func (c *compiler) object(m map[string]any, depth int) (string, error) {
 func (c *compiler) field(p path, v any, depth int) (string, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return c.compare(p, "$eq", v, false)
+		return c.compare(p, "$eq", v, nil)
 	}
 	hasOp, hasKey := false, false
 	for k := range m {
@@ -241,7 +241,7 @@ func (c *compiler) ops(p path, m map[string]any, depth int) (string, error) {
 		var err error
 		switch op {
 		case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte":
-			term, err = c.compare(p, op, v, boundedBySibling(m, op, v))
+			term, err = c.compare(p, op, v, m)
 		case "$in", "$nin":
 			list, ok := v.([]any)
 			if !ok {
@@ -326,45 +326,33 @@ func scalarArg(v any) (any, class, error) {
 	return nil, 0, errors.New("comparing with an array or object is not supported: give a scalar")
 }
 
-// classBound keeps a comparison on an index-covered path within its
-// class, without json_type (which parses the whole document on every row).
-// There json_extract gives NULL, an integer or real (numbers, and true and
-// false as 1 and 0) or text (strings only: the path never holds an array
-// or object), and SQLite orders NULL < numbers < text. So = never holds
-// across classes, a number's upper side is bounded by the empty text (the
-// least text) and a text's lower side by the empty text.
-func classBound(p path, op string, cls class) string {
+// classBound keeps a one-sided comparison on an index-covered path within
+// its class, without json_type (which parses the whole document on every
+// row). There json_extract gives NULL, an integer or real (numbers, and
+// true and false as 1 and 0) or text (strings only: the path never holds
+// an array or object), and SQLite orders NULL < numbers < text. So = never
+// holds across classes, a number's upper side is bounded by the empty text
+// (the least text) and a text's lower side by the empty text. closers are
+// the operators that, given a value of the same class, close that side
+// instead: then the index serves the range between the two values, not up
+// to or from the class's end (a sorted range with a limit would otherwise
+// scan that far). bound is "" when the comparison needs none.
+func classBound(op string, cls class) (bound string, closers []string) {
 	switch {
 	case cls == classNumber && (op == "$gt" || op == "$gte"):
-		return " AND " + p.extract() + " < ''"
+		return " < ''", []string{"$lt", "$lte"}
 	case cls == classText && (op == "$lt" || op == "$lte"):
-		return " AND " + p.extract() + " >= ''"
+		return " >= ''", []string{"$gt", "$gte"}
 	}
-	return ""
+	return "", nil
 }
 
-// boundedBySibling reports whether another operator of m bounds op's open
-// side within v's class: a number's $lt or $lte above a number's $gt or
-// $gte, a text's $gt or $gte below a text's $lt or $lte. The index then
-// serves the range between the two values, not up to or from the class's
-// end (a sorted range with a limit would otherwise scan that far).
-func boundedBySibling(m map[string]any, op string, v any) bool {
-	_, cls, err := scalarArg(v)
-	if err != nil {
-		return false
-	}
-	var closing []string
-	switch {
-	case cls == classNumber && (op == "$gt" || op == "$gte"):
-		closing = []string{"$lt", "$lte"}
-	case cls == classText && (op == "$lt" || op == "$lte"):
-		closing = []string{"$gt", "$gte"}
-	default:
-		return false
-	}
-	for _, o := range closing {
-		if w, ok := m[o]; ok {
-			if _, wc, err := scalarArg(w); err == nil && wc == cls {
+// closedBy reports whether siblings holds one of closers with a value of
+// class cls.
+func closedBy(siblings map[string]any, closers []string, cls class) bool {
+	for _, op := range closers {
+		if v, ok := siblings[op]; ok {
+			if _, vc, err := scalarArg(v); err == nil && vc == cls {
 				return true
 			}
 		}
@@ -381,9 +369,9 @@ func (c *compiler) arg(v any) string {
 
 // compare compiles one comparison. A path that holds an array matches when
 // an element does (unless an index covers the path: then it holds scalars).
-// bounded says that a sibling operator already keeps the comparison within
-// its class on an index-covered path (see classBound).
-func (c *compiler) compare(p path, op string, v any, bounded bool) (string, error) {
+// siblings are the other operators of its object (nil for none), which may
+// close its range on an index-covered path (see classBound).
+func (c *compiler) compare(p path, op string, v any, siblings map[string]any) (string, error) {
 	a, cls, err := scalarArg(v)
 	if err != nil {
 		return "", filterErr(at(p.text), "%s: %v", op, err)
@@ -401,8 +389,8 @@ func (c *compiler) compare(p path, op string, v any, bounded bool) (string, erro
 		}
 	} else if scalar {
 		term = "(" + p.extract() + " " + sqlOps[op] + " " + c.arg(a)
-		if !bounded {
-			term += classBound(p, op, cls)
+		if bound, closers := classBound(op, cls); bound != "" && !closedBy(siblings, closers, cls) {
+			term += " AND " + p.extract() + bound
 		}
 		term += ")"
 	} else {
@@ -446,7 +434,7 @@ func (c *compiler) in(p path, op string, list []any) (string, error) {
 		} else {
 			parts := make([]string, len(list))
 			for i, v := range list {
-				s, err := c.compare(p, "$eq", v, false)
+				s, err := c.compare(p, "$eq", v, nil)
 				if err != nil {
 					return "", err
 				}
