@@ -178,10 +178,12 @@ impl Service<http::Request<Body>> for UnaryConnection {
             let mut sender = shared.ready().await?;
             let (response, mut send) =
                 sender.send_request(http::Request::from_parts(head, ()), data.is_empty())?;
-            if !data.is_empty() {
-                send.send_data(data, true)?;
-            }
-            let response = response.await?;
+            let sent = if data.is_empty() {
+                Ok(())
+            } else {
+                send.send_data(data, true)
+            };
+            let response = answer(response, sent).await?;
             Ok(response.map(|recv| {
                 Body::new(ResponseBody {
                     recv,
@@ -189,6 +191,28 @@ impl Service<http::Request<Body>> for UnaryConnection {
                 })
             }))
         })
+    }
+}
+
+/// The call's response, given how handing its body to h2 went.
+///
+/// A server may answer before it reads the request: grpc-go answers an unknown method with trailers
+/// alone and then resets the stream. When the connection's task takes that in between the caller's
+/// `send_request` and `send_data`, the stream is closed under a body not yet sent, and h2 refuses
+/// the body ("inactive stream") although the answer is there. The answer is the call's outcome then
+/// (or, if the server reset the stream without one, the reset's reason); a refused body is the
+/// error only while the stream is still open, where no answer would ever come.
+async fn answer(
+    mut response: h2::client::ResponseFuture,
+    sent: std::result::Result<(), h2::Error>,
+) -> std::result::Result<http::Response<h2::RecvStream>, BoxError> {
+    let Err(refused) = sent else {
+        return Ok(response.await?);
+    };
+    // A closed stream's answer (or its reset) is already in, so one poll tells.
+    match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut response).poll(cx))).await {
+        Poll::Ready(answered) => Ok(answered?),
+        Poll::Pending => Err(refused.into()),
     }
 }
 
@@ -304,6 +328,86 @@ mod tests {
             }
         });
         (addr, accepted)
+    }
+
+    /// An HTTP/2 server on loopback that ends its first request at once, before reading any of its
+    /// body: with an answer, the way grpc-go answers an unknown method (trailers alone,
+    /// `grpc-status: 12`, then a reset of the stream), or with `refusal` alone.
+    async fn ends_before_reading(refusal: Option<h2::Reason>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("accept");
+            let mut connection = h2::server::handshake(socket).await.expect("handshake");
+            if let Some(Ok((request, mut respond))) = connection.accept().await {
+                drop(request);
+                if let Some(reason) = refusal {
+                    respond.send_reset(reason);
+                    while connection.accept().await.is_some() {}
+                    return;
+                }
+                let trailers_only = http::Response::builder()
+                    .header("grpc-status", "12")
+                    .body(())
+                    .expect("response");
+                respond.send_response(trailers_only, true).expect("respond");
+                // With both halves of the stream dropped (`respond` here), h2 resets it
+                // (NO_ERROR) once the answer is written, as grpc-go does.
+            }
+            while connection.accept().await.is_some() {}
+        });
+        addr
+    }
+
+    /// Sends a request's headers to `addr`, waits until the server's reset is in, and only then
+    /// hands h2 the body: what the race in `call` comes to, made certain. Returns the response
+    /// (or the error) `answer` makes of that.
+    async fn body_after_the_reset(
+        addr: std::net::SocketAddr,
+        expected_reset: h2::Reason,
+    ) -> std::result::Result<http::Response<h2::RecvStream>, BoxError> {
+        let socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (sender, connection) = h2::client::handshake(socket).await.expect("handshake");
+        tokio::spawn(connection);
+        let mut sender = sender.ready().await.expect("ready");
+        let request = http::Request::post("http://localhost/anysync.v1.HealthService/Nope")
+            .body(())
+            .expect("request");
+        let (response, mut send) = sender.send_request(request, false).expect("headers");
+        let reset = std::future::poll_fn(|cx| send.poll_reset(cx))
+            .await
+            .expect("the server's reset");
+        assert_eq!(reset, expected_reset);
+        let sent = send.send_data(Bytes::from_static(b"\0\0\0\0\0"), true);
+        assert!(sent.is_err(), "h2 refuses a body on a closed stream");
+        answer(response, sent).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_that_closed_the_stream_before_the_body_was_sent_is_the_outcome() {
+        let addr = ends_before_reading(None).await;
+        let response = body_after_the_reset(addr, h2::Reason::NO_ERROR)
+            .await
+            .expect("the server's answer");
+        assert_eq!(
+            response.headers().get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"12"[..]),
+            "{response:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_before_the_body_was_sent_is_the_error_not_the_refused_body() {
+        let addr = ends_before_reading(Some(h2::Reason::REFUSED_STREAM)).await;
+        let error = body_after_the_reset(addr, h2::Reason::REFUSED_STREAM)
+            .await
+            .expect_err("refused");
+        // The server's reason, which src/client.rs reads to know the call was never processed.
+        let h2_error = error.downcast_ref::<h2::Error>().expect("an h2 error");
+        assert!(h2_error.is_remote(), "{h2_error}");
+        assert_eq!(h2_error.reason(), Some(h2::Reason::REFUSED_STREAM));
     }
 
     async fn call(connection: &mut UnaryConnection, text: &'static str) -> Bytes {
