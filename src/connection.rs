@@ -345,16 +345,15 @@ mod tests {
                 drop(request);
                 if let Some(reason) = refusal {
                     respond.send_reset(reason);
-                    while connection.accept().await.is_some() {}
-                    return;
+                } else {
+                    let trailers_only = http::Response::builder()
+                        .header("grpc-status", "12")
+                        .body(())
+                        .expect("response");
+                    respond.send_response(trailers_only, true).expect("respond");
+                    // With both halves of the stream dropped (`respond` here), h2 resets it
+                    // (NO_ERROR) once the answer is written, as grpc-go does.
                 }
-                let trailers_only = http::Response::builder()
-                    .header("grpc-status", "12")
-                    .body(())
-                    .expect("response");
-                respond.send_response(trailers_only, true).expect("respond");
-                // With both halves of the stream dropped (`respond` here), h2 resets it
-                // (NO_ERROR) once the answer is written, as grpc-go does.
             }
             while connection.accept().await.is_some() {}
         });
